@@ -1,0 +1,25 @@
+"""Paths and course-wide settings, read in one place."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "autograder" / "build"
+DEMO = ROOT / "autograder" / "demo"
+
+# Units in reading order; the file stem is the assignment id in otter and nbgrader.
+UNITS = ("01_layers", "02_blocks", "03_architectures", "04_efficiency")
+
+
+def course_settings() -> dict:
+    """``[tool.cnn-course]`` from pyproject.toml: the repository URL Colab installs from."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return data["tool"]["cnn-course"]
+
+
+def released_units() -> list[str]:
+    """Units that have a master in solutions/."""
+    return [u for u in UNITS if (SOLUTIONS / f"{u}.ipynb").exists()]

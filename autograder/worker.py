@@ -1,0 +1,161 @@
+"""One submission, graded inside the sandbox (``python -m autograder.worker < job.json``).
+
+The job arrives on standard input (so hidden tests are never written where the submission runs):
+the notebook to grade, the unit's otter test files, and the limits. The worker
+
+1. re-executes the student's notebook from scratch in a fresh kernel (saved outputs are never
+   trusted), each cell under a timeout that interrupts it and goes on, keeping at most
+   ``output_bytes`` of output;
+2. then, in the same kernel, runs every test case of every question through otter's own
+   ``ExceptionTestFile`` and records per-case results (hidden cases keep no message);
+3. writes a :class:`~autograder.results.UnitResult` as JSON to ``result_path``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from autograder.results import CaseResult, QuestionResult, UnitResult
+
+MEMORY_MARKERS = ("MemoryError", "can't allocate memory", "out of memory", "Cannot allocate memory")
+CHECK_CELL_PREFIX = "grader.check("
+
+# Runs in the student's kernel after their code: otter's test machinery on each question.
+GRADING_CELL = '''
+def __course_grade(tests, result_path):
+    import importlib, json, sys
+    import helpers.checks
+    importlib.reload(helpers.checks)  # undo any tampering with the check helpers
+    from otter.test_files.exception_test import ExceptionTestFile
+    env = dict(globals())
+    out = []
+    for name, source in tests:
+        tf = ExceptionTestFile.from_string(source, path=name + ".py")
+        for tc in tf.test_cases:
+            try:
+                tc.body.call_func(env)
+                passed, message = True, ""
+            except BaseException as e:  # a test may meet SystemExit or KeyboardInterrupt from student code
+                passed, message = False, f"{type(e).__name__}: {e}"
+            out.append({"question": tf.name, "name": tc.body.test_func.__name__, "hidden": bool(tc.hidden),
+                        "points": float(tc.points), "passed": passed,
+                        "message": "" if (passed or tc.hidden) else message[:2000]})
+    with open(result_path, "w") as f:
+        json.dump(out, f)
+__course_grade(__COURSE_TESTS__, __COURSE_RESULT__)
+del __course_grade
+'''
+
+
+class LimitedClient(NotebookClient):
+    """nbclient with a cap on the output kept per notebook (a submission may print without end)."""
+
+    output_budget: int = 1 << 20
+    outputs_dropped: bool = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {})))
+        if size > self.output_budget:
+            self.outputs_dropped = True
+            return None
+        self.output_budget -= size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def student_notebook(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook to execute (outputs cleared, otter's check cells dropped) and its code cells."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source.strip().startswith(CHECK_CELL_PREFIX):  # public checks: graded below instead
+            continue
+        cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    nb.cells = cells
+    return nb, code
+
+
+def cell_errors(nb: nbformat.NotebookNode) -> list[str]:
+    return [f"{o.get('ename', '')}: {o.get('evalue', '')}" for c in nb.cells for o in c.get("outputs", [])
+            if o.get("output_type") == "error"]
+
+
+def grade(job: dict) -> UnitResult:
+    start = time.monotonic()
+    result = UnitResult(student=job["student"], unit=job["unit"], status="ok", score=0.0,
+                        max_score=float(job["max_score"]), warnings=list(job.get("warnings", [])))
+    nb, result.code_cells = student_notebook(Path(job["notebook"]))
+    workdir = Path.cwd()
+    client = LimitedClient(nb, timeout=int(job["cell_seconds"]), interrupt_on_timeout=True,
+                           error_on_timeout={"ename": "CellTimeoutError",
+                                             "evalue": f"cell ran longer than {job['cell_seconds']} s",
+                                             "traceback": []},
+                           allow_errors=True, kernel_name="python3", startup_timeout=120,
+                           resources={"metadata": {"path": str(workdir)}})
+    client.output_budget = int(job["output_bytes"])
+    cases: list[dict] = []
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            result_path = workdir / f"{uuid.uuid4().hex}.json"  # unguessable for the student's code
+            tests = [(name, source) for name, source in job["tests"]]
+            grading = GRADING_CELL.replace("__COURSE_TESTS__", repr(tests)).replace(
+                "__COURSE_RESULT__", repr(str(result_path)))
+            cell = nbformat.v4.new_code_cell(grading)
+            nb.cells.append(cell)
+            client.timeout = int(job["cell_seconds"])
+            client.execute_cell(cell, len(nb.cells) - 1)
+            if result_path.exists():
+                cases = json.loads(result_path.read_text())
+    except DeadKernelError as e:
+        result.status, result.detail = "crashed", f"the kernel died: {e}"[:300]
+    except CellTimeoutError as e:
+        result.status, result.detail = "timeout", f"a cell did not stop when interrupted: {e}"[:300]
+
+    errors = cell_errors(nb)
+    if result.status == "ok":
+        if any(e.startswith("CellTimeoutError") for e in errors):
+            result.status, result.detail = "timeout", f"a cell ran longer than {job['cell_seconds']} s and was interrupted"
+        elif any(marker in e for e in errors for marker in MEMORY_MARKERS):
+            result.status, result.detail = "memory", "a cell ran out of memory"
+        elif not cases:
+            result.status, result.detail = "crashed", "the grading step did not finish"
+    if client.outputs_dropped:
+        result.warnings.append("output over the limit was dropped")
+    result.questions = questions_from_cases(cases, job["questions"])
+    result.score = sum(q.score for q in result.questions)
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def questions_from_cases(cases: list[dict], questions: dict[str, float]) -> list[QuestionResult]:
+    """Group case results by question, in the unit's question order; ungraded questions score 0."""
+    by_question: dict[str, list[CaseResult]] = {q: [] for q in questions}
+    for c in cases:
+        by_question.setdefault(c["question"], []).append(CaseResult(
+            name=c["name"], question=c["question"], points=c["points"] if c["passed"] else 0.0,
+            max_points=c["points"], hidden=c["hidden"], passed=c["passed"], message=c["message"]))
+    return [QuestionResult(name=q, score=sum(c.points for c in cs), max_score=questions.get(q, sum(c.max_points for c in cs)),
+                           cases=cs) for q, cs in by_question.items()]
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    result = grade(job)
+    Path(job["result_path"]).write_text(json.dumps(result.to_dict()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

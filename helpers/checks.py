@@ -1,0 +1,193 @@
+"""Self-check helpers the notebooks' tests use: clear messages, exact types, no shortcuts.
+
+Every public check says what was expected, what came back, and the likely mistake.
+The same functions back the hidden tests, which call them with ``reveal=False`` so that a
+failure message never carries the expected value.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Callable, Iterable, Mapping
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+HIDDEN_NOTE = "(Hidden tests with other inputs run when your notebook is graded.)"
+
+
+class CheckFailed(AssertionError):
+    """A wrong answer: the message is written for the student."""
+
+
+class ShortcutUsed(CheckFailed):
+    """The answer called the library routine the question asks you to implement."""
+
+
+def _fail(message: str) -> None:
+    raise CheckFailed(message)
+
+
+def likely_mistake(got, mistakes: Mapping[str, object] | None) -> str:
+    """Name the first plausible mistake whose answer equals ``got``."""
+    for reason, wrong in (mistakes or {}).items():
+        try:
+            if type(wrong) is type(got) and wrong == got:
+                return f": {reason}"
+        except Exception:  # noqa: BLE001 - a strange answer has no named mistake
+            pass
+    return ""
+
+
+def check_int(name: str, got, expected: int, mistakes: Mapping[str, object] | None = None,
+              *, reveal: bool = True) -> None:
+    """``got`` must be an ``int`` (exactly) equal to ``expected``."""
+    if type(got) is not int:
+        _fail(f"{name}: expected an int, got {type(got).__name__} {got!r}"
+              + (" (use int(...) or // for whole numbers)" if isinstance(got, float) else ""))
+    if got != expected:
+        _fail(f"{name}: got {got}" + (f", expected {expected}" if reveal else ", which is not right")
+              + likely_mistake(got, mistakes))
+
+
+def check_ints(name: str, got, expected: tuple, *, reveal: bool = True) -> None:
+    """A tuple of ints, e.g. a shape ``(C, H, W)``."""
+    if type(got) not in (tuple, list) or any(type(v) is not int for v in got):
+        _fail(f"{name}: expected a tuple of ints, got {got!r}")
+    if tuple(got) != tuple(expected):
+        _fail(f"{name}: got {tuple(got)}" + (f", expected {tuple(expected)}" if reveal else ", which is not right"))
+
+
+def check_number(name: str, got, expected: float, *, rel: float = 1e-6, abs_: float = 1e-9,
+                 mistakes: Mapping[str, object] | None = None, reveal: bool = True) -> None:
+    """A real number (int or float, not bool) within a tolerance of ``expected``."""
+    if isinstance(got, bool) or type(got) not in (int, float):
+        _fail(f"{name}: expected a number, got {type(got).__name__} {got!r}")
+    if abs(got - expected) > max(abs_, rel * abs(expected)):
+        hint = ""
+        for reason, wrong in (mistakes or {}).items():
+            if abs(got - wrong) <= max(abs_, rel * abs(wrong)):
+                hint = f": {reason}"
+                break
+        _fail(f"{name}: got {got:g}" + (f", expected {expected:g}" if reveal else ", which is not right") + hint)
+
+
+def as_tensor(name: str, got) -> torch.Tensor:
+    """A private copy of the student's tensor (never compare an object the student made)."""
+    if not isinstance(got, torch.Tensor):
+        _fail(f"{name}: expected a torch.Tensor, got {type(got).__name__}")
+    return torch.as_tensor(got).detach().clone()
+
+
+def check_tensor(name: str, got, expected: torch.Tensor, *, atol: float = 1e-6, rtol: float = 1e-5,
+                 mistakes: Mapping[str, torch.Tensor] | None = None, reveal: bool = True) -> None:
+    """Same shape, and values equal to ``expected`` within tolerance; names the likely mistake."""
+    got = as_tensor(name, got)
+    expected = torch.as_tensor(expected).detach()
+    if tuple(got.shape) != tuple(expected.shape):
+        _fail(f"{name}: got shape {tuple(got.shape)}"
+              + (f", expected {tuple(expected.shape)}" if reveal else ", which is not the right shape"))
+    got64, exp64 = got.to(torch.float64).cpu(), expected.to(torch.float64).cpu()
+    if not torch.allclose(got64, exp64, atol=atol, rtol=rtol, equal_nan=False):
+        diff = (got64 - exp64).abs().max().item()
+        hint = ""
+        for reason, wrong in (mistakes or {}).items():
+            wrong = torch.as_tensor(wrong).to(torch.float64).cpu()
+            if wrong.shape == got64.shape and torch.allclose(got64, wrong, atol=atol, rtol=rtol):
+                hint = f": {reason}"
+                break
+        _fail(f"{name}: values differ from the reference (max difference {diff:.3g})" + hint)
+
+
+def cmp(name: str, mine: torch.Tensor, reference: torch.Tensor) -> bool:
+    """Print whether two tensors are exactly equal, approximately equal, and their max difference."""
+    mine, reference = torch.as_tensor(mine).detach(), torch.as_tensor(reference).detach()
+    if mine.shape != reference.shape:
+        print(f"{name:24s} | shapes differ: {tuple(mine.shape)} vs {tuple(reference.shape)}")
+        return False
+    exact = bool(torch.equal(mine, reference))
+    approx = bool(torch.allclose(mine.double(), reference.double(), atol=1e-5, rtol=1e-4))
+    maxdiff = (mine.double() - reference.double()).abs().max().item() if mine.numel() else 0.0
+    print(f"{name:24s} | exact: {str(exact):5s} | approximate: {str(approx):5s} | maxdiff: {maxdiff:.2e}")
+    return approx
+
+
+# --- shortcuts -----------------------------------------------------------------------------
+
+# aten operators behind the library routines students re-implement, by the name a question uses.
+SHORTCUT_OPS: dict[str, tuple[str, ...]] = {
+    "conv": ("convolution", "_convolution", "conv2d", "mkldnn_convolution", "cudnn_convolution",
+             "_slow_conv2d_forward", "thnn_conv2d", "conv_transpose2d", "slow_conv_transpose2d",
+             "cudnn_convolution_transpose", "miopen_convolution"),
+    "deform_conv": ("deform_conv2d",),
+    "grid_sample": ("grid_sampler_2d", "grid_sampler", "cudnn_grid_sampler"),
+    "interpolate": ("upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d",
+                    "_upsample_bilinear2d_aa", "upsample_bicubic2d"),
+    "norm": ("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+             "batch_norm", "cudnn_batch_norm", "miopen_batch_norm", "native_layer_norm", "layer_norm",
+             "native_group_norm", "group_norm", "instance_norm"),
+    "dropout": ("native_dropout", "dropout", "feature_dropout"),
+}
+
+
+class _Forbid(TorchDispatchMode):
+    def __init__(self, ops: set[str], what: str):
+        super().__init__()
+        self.ops, self.what = ops, what
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__ if hasattr(func, "overloadpacket") else str(func)
+        if name in self.ops:
+            raise ShortcutUsed(f"your code calls {name} ({self.what}), the routine this question asks "
+                               "you to implement: write it with basic tensor operations instead")
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def no_shortcuts(*groups: str, functions: Iterable[Callable] = ()):
+    """Run a student's implementation with the library shortcut disabled.
+
+    ``groups`` name entries of :data:`SHORTCUT_OPS` (``"conv"``, ``"interpolate"``, ...): any call
+    that reaches those operators - ``F.conv2d``, ``nn.Conv2d``, ``torch.conv2d`` alike - raises
+    :class:`ShortcutUsed`. ``functions`` are Python functions (the ``helpers`` references) whose
+    use is detected by their code objects, however they were imported.
+    """
+    ops = {op for g in groups for op in SHORTCUT_OPS[g]}
+    codes = {getattr(f, "__code__", None): getattr(f, "__qualname__", str(f)) for f in functions}
+    codes.pop(None, None)
+    called: list[str] = []
+
+    def profiler(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            called.append(codes[frame.f_code])
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    try:
+        with _Forbid(ops, ", ".join(groups) or "library routine"):
+            yield
+    finally:
+        sys.setprofile(previous)
+    if called:
+        raise ShortcutUsed(f"your code calls the course's reference {called[0]}: write your own")
+
+
+def run_student(fn: Callable, *args, forbid: tuple[str, ...] = (), functions: Iterable[Callable] = (),
+                name: str | None = None, **kwargs):
+    """Call a student's function with shortcuts disabled; turn a crash into a clear failure.
+
+    ``forbid`` names :data:`SHORTCUT_OPS` groups, ``functions`` the references (see :func:`no_shortcuts`);
+    other keyword arguments go to ``fn``.
+    """
+    label = name or getattr(fn, "__name__", "your function")
+    if not callable(fn):
+        _fail(f"{label} is not a function (did you run its cell?)")
+    try:
+        with no_shortcuts(*forbid, functions=functions):
+            return fn(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except NotImplementedError:
+        _fail(f"{label} is not implemented yet")
+    except Exception as e:  # noqa: BLE001 - report, don't crash the grader
+        _fail(f"{label} raised {type(e).__name__}: {e}")

@@ -1,0 +1,332 @@
+"""The figures of unit 01 (layers): each function draws one figure and returns it.
+
+Nothing here calls ``plt.show()``: in a notebook a returned figure displays on
+its own (assign it, ``fig = plot_...()``, or end the line with ``;`` to see it
+once rather than twice); in a script call ``plt.show()`` or ``fig.savefig(...)``.
+
+Introduced in notebooks/01_layers.ipynb:
+
+* the dilated-convolution section: :func:`plot_dilated_grid`
+* section 4, deformable convolution: :func:`plot_deformable_points`
+* the receptive-field section: :func:`plot_receptive_field_heatmap`
+* section 6, how a convolution is computed: :func:`plot_conv_timing`
+* section 7, up-sampling: :func:`plot_checkerboard`
+* section 8, normalization: :func:`plot_norm_axes`
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Polygon, Rectangle
+
+from helpers._args import check_int
+from helpers.layers import NORM_AXES, conv_transpose2d
+
+__all__ = [
+    "plot_checkerboard",
+    "plot_conv_timing",
+    "plot_deformable_points",
+    "plot_dilated_grid",
+    "plot_norm_axes",
+    "plot_receptive_field_heatmap",
+]
+
+_GRID = "#bbbbbb"
+_SPAN = "#dbe9f6"
+_TAP = "#1f77b4"
+_MOVED = "#d62728"
+
+
+def _as_array(values, name: str) -> np.ndarray:
+    """A tensor (any device, with or without grad) or array-like as a float numpy array."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().double().numpy()
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a tensor or array of numbers, got {type(values).__name__}") from None
+
+
+def _pixel_grid(ax, size: int) -> None:
+    """Draw a ``size x size`` grid of pixels, pixel centres at integer (x, y), row 0 on top."""
+    for i in range(size + 1):
+        ax.plot([-0.5, size - 0.5], [i - 0.5, i - 0.5], color=_GRID, lw=0.8)
+        ax.plot([i - 0.5, i - 0.5], [-0.5, size - 0.5], color=_GRID, lw=0.8)
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_dilated_grid(kernel_size: int = 3, dilation: int = 2, input_size: int = 7) -> Figure:
+    """Which input pixels a dilated kernel reads: ``k x k`` taps spread ``dilation`` apart.
+
+    The shaded square is the kernel's footprint, ``d·(k - 1) + 1`` pixels wide;
+    the dots are the ``k²`` pixels it actually multiplies. Same weights, larger
+    receptive field, holes in between.
+
+    Returns:
+        Figure with one axes.
+
+    Introduced in notebooks/01_layers.ipynb, dilated-convolution section.
+    """
+    k = check_int("kernel_size", kernel_size, minimum=1)
+    d = check_int("dilation", dilation, minimum=1)
+    n = check_int("input_size", input_size, minimum=1)
+    span = d * (k - 1) + 1
+    if span > n:
+        raise ValueError(f"the dilated kernel ({span}x{span}) does not fit in a {n}x{n} input: "
+                         f"input_size must be >= dilation * (kernel_size - 1) + 1 = {span}")
+    start = (n - span) // 2                      # centre the footprint
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.add_patch(Rectangle((start - 0.5, start - 0.5), span, span, color=_SPAN, zorder=0))
+    _pixel_grid(ax, n)
+    taps = start + d * np.arange(k)
+    for row in taps:
+        for col in taps:
+            ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, color=_TAP, alpha=0.35, zorder=1))
+    yy, xx = np.meshgrid(taps, taps, indexing="ij")
+    ax.scatter(xx.ravel(), yy.ravel(), s=40, color=_TAP, zorder=2)
+    ax.set_title(f"{k}x{k} kernel, dilation {d}\nfootprint {span}x{span}, reads {k * k} pixels")
+    fig.tight_layout()
+    return fig
+
+
+def _offsets(offset_example, taps: int, seed: int) -> np.ndarray:
+    """Offsets as a ``(taps, 2)`` array of ``(Δy, Δx)`` rows."""
+    if offset_example is None:
+        return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(taps, 2))
+    values = _as_array(offset_example, "offset_example")
+    if values.size != 2 * taps:
+        raise ValueError(f"offset_example must hold {taps} (dy, dx) pairs, one per kernel tap, "
+                         f"e.g. shape ({taps}, 2) or ({2 * taps},) in torchvision's layout; "
+                         f"got shape {values.shape}")
+    return values.reshape(taps, 2)   # torchvision interleaves (dy, dx) per tap: same order
+
+
+def plot_deformable_points(offset_example=None, kernel_size: int = 3, grid_size: int = 7,
+                           seed: int = 0) -> Figure:
+    """Regular sampling points ``p0 + p_k`` next to deformed ones ``p0 + p_k + Δp_k``.
+
+    Args:
+        offset_example: the offsets of one output position, ``kernel_size²``
+            ``(Δy, Δx)`` pairs: an array/tensor of shape ``(k*k, 2)``, or ``(2*k*k,)``
+            / ``(1, 2*k*k, 1, 1)`` in ``torchvision.ops.deform_conv2d``'s layout.
+            None draws random offsets in ``[-1, 1]`` (seeded by ``seed``).
+        kernel_size: k.
+        grid_size: the drawn input grid is ``grid_size x grid_size`` pixels.
+        seed: for the random offsets.
+
+    Returns:
+        Figure with two axes: regular (left) and deformable (right).
+
+    Introduced in notebooks/01_layers.ipynb, section 4.
+    """
+    k = check_int("kernel_size", kernel_size, minimum=1)
+    n = check_int("grid_size", grid_size, minimum=k)
+    offsets = _offsets(offset_example, k * k, seed)                 # (k*k, 2) of (Δy, Δx)
+    centre = (n - 1) / 2
+    tap = np.arange(k) - (k - 1) / 2
+    py, px = np.meshgrid(centre + tap, centre + tap, indexing="ij")
+    py, px = py.ravel(), px.ravel()                                 # (k*k,) regular points
+    qy, qx = py + offsets[:, 0], px + offsets[:, 1]                 # (k*k,) deformed points
+
+    fig, (ax_regular, ax_deformed) = plt.subplots(1, 2, figsize=(8, 4))
+    for ax in (ax_regular, ax_deformed):
+        _pixel_grid(ax, n)
+    ax_regular.scatter(px, py, s=50, color=_TAP, zorder=3)
+    ax_regular.set_title(r"regular: $p_0 + p_k$")
+    ax_deformed.scatter(px, py, s=30, facecolors="none", edgecolors=_TAP, zorder=2)
+    for y0, x0, y1, x1 in zip(py, px, qy, qx):
+        ax_deformed.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                             arrowprops=dict(arrowstyle="->", color="gray", lw=1), zorder=2)
+    ax_deformed.scatter(qx, qy, s=50, color=_MOVED, zorder=3)
+    ax_deformed.set_title(r"deformable: $p_0 + p_k + \Delta p_k$")
+    fig.tight_layout()
+    return fig
+
+
+def plot_receptive_field_heatmap(grad_map, title: str | None = None) -> Figure:
+    """A gradient map as a heatmap: where the input influences the chosen output.
+
+    Plots ``|g| / max |g|`` so the sign of the gradient does not matter and the
+    colour scale runs 0 to 1. Typical use: back-propagate from one output pixel
+    and pass ``x.grad[0, 0]`` (or ``x.grad.abs().sum(1)[0]``).
+
+    Args:
+        grad_map: a 2-D tensor or array (leading size-1 axes are dropped, so a
+            ``(1, 1, H, W)`` gradient works too).
+        title: the axes title; a default explains the colour scale.
+
+    Returns:
+        Figure with two axes: the heatmap and its colour bar.
+
+    Introduced in notebooks/01_layers.ipynb, receptive-field section.
+    """
+    values = _as_array(grad_map, "grad_map")
+    while values.ndim > 2 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim != 2:
+        raise ValueError(f"grad_map must be 2-D (H, W), got shape {values.shape}")
+    magnitude = np.abs(values)
+    peak = magnitude.max() if magnitude.size else 0.0
+    if peak > 0:
+        magnitude = magnitude / peak
+    fig, ax = plt.subplots(figsize=(5, 4))
+    image = ax.imshow(magnitude, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="|gradient| / max")
+    ax.set_title(title if title is not None else "receptive field: |∂ output / ∂ input|")
+    ax.set_xlabel("input column")
+    ax.set_ylabel("input row")
+    fig.tight_layout()
+    return fig
+
+
+# oblique projection of the (C, H·W, N) cube: N recedes up and to the right
+_DEPTH = np.array([0.45, 0.35])
+
+
+def _point(c: float, hw: float, n: float) -> tuple[float, float]:
+    x, y = np.array([c, hw]) + n * _DEPTH
+    return float(x), float(y)
+
+
+def _draw_norm_cube(ax, axes: tuple[str, ...], n_size: int = 4, c_size: int = 6, hw_size: int = 4,
+                    groups: int = 2) -> None:
+    """One Group-Norm-paper cube: every cell white, the cells of one normalization set blue."""
+    group_size = c_size // groups
+
+    def shaded(n: int, c: int) -> bool:
+        """Is (sample n, channel c) in the set that shares a mean with sample 0, channel 0?"""
+        same_n = "N" in axes or n == 0
+        same_c = "C" in axes or ("C/G" in axes and c < group_size) or c == 0
+        return same_n and same_c
+
+    def cell(corners, on: bool):
+        ax.add_patch(Polygon([_point(*p) for p in corners], closed=True, edgecolor="#555555",
+                             lw=0.6, facecolor=_TAP if on else "white", alpha=0.9 if on else 1.0))
+
+    for c in range(c_size):                  # front face (n = 0): C across, H·W up
+        for hw in range(hw_size):
+            cell([(c, hw, 0), (c + 1, hw, 0), (c + 1, hw + 1, 0), (c, hw + 1, 0)], shaded(0, c))
+    for c in range(c_size):                  # top face (hw = top): C across, N into the page
+        for n in range(n_size):
+            cell([(c, hw_size, n), (c + 1, hw_size, n), (c + 1, hw_size, n + 1), (c, hw_size, n + 1)],
+                 shaded(n, c))
+    for n in range(n_size):                  # right face (c = last): N into the page, H·W up
+        for hw in range(hw_size):
+            cell([(c_size, hw, n), (c_size, hw, n + 1), (c_size, hw + 1, n + 1), (c_size, hw + 1, n)],
+                 shaded(n, c_size - 1))
+    ax.text(c_size / 2, -0.8, "C", ha="center", va="center")
+    ax.text(-0.7, hw_size / 2, "H, W", ha="center", va="center", rotation=90)
+    x, y = _point(c_size, 0, n_size / 2)
+    ax.text(x + 0.5, y - 0.3, "N", ha="center", va="center")
+    top_x, top_y = _point(c_size, hw_size, n_size)
+    ax.set_xlim(-1.3, top_x + 1.0)
+    ax.set_ylim(-1.3, top_y + 0.5)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def plot_norm_axes() -> Figure:
+    """The four norms as cubes over (N, C, H·W), after figure 2 of the Group Norm paper.
+
+    Each cube is one activation tensor; the blue cells share one mean and one
+    variance (see :data:`helpers.layers.NORM_AXES`): Batch Norm reduces over
+    ``(N, H, W)``, Layer Norm over ``(C, H, W)``, Instance Norm over ``(H, W)``,
+    Group Norm over ``(C/G, H, W)`` (here two groups of three channels).
+
+    Returns:
+        Figure with four axes, one per norm.
+
+    Introduced in notebooks/01_layers.ipynb, section 8.
+    """
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    for ax, (name, reduced) in zip(axes, NORM_AXES.items()):
+        _draw_norm_cube(ax, reduced)
+        ax.set_title(f"{name.capitalize()} Norm\nover ({', '.join(reduced)})")
+    fig.tight_layout()
+    return fig
+
+
+def plot_checkerboard(kernel_size: int = 3, stride: int = 2, input_size: int = 6) -> Figure:
+    """The checkerboard artifact: a transposed convolution of ones with a kernel of ones.
+
+    Every output pixel counts how many kernel copies land on it. With kernel 3
+    and stride 2 the copies overlap unevenly — 1, 2 or 4 — so a flat input comes
+    out as a grid pattern. (Kernel 4, stride 2 overlaps evenly in the interior.)
+
+    Returns:
+        Figure with two axes: the output and its colour bar.
+
+    Introduced in notebooks/01_layers.ipynb, section 7.
+    """
+    k = check_int("kernel_size", kernel_size, minimum=1)
+    s = check_int("stride", stride, minimum=1)
+    n = check_int("input_size", input_size, minimum=1)
+    ones = torch.ones(1, 1, n, n, dtype=torch.float64)
+    out = conv_transpose2d(ones, torch.ones(1, 1, k, k, dtype=torch.float64), stride=s)[0, 0].numpy()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    image = ax.imshow(out, cmap="viridis", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="kernel copies overlapping")
+    if out.shape[0] <= 20:
+        for (i, j), v in np.ndenumerate(out):
+            ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=7,
+                    color="white" if v < out.max() / 2 else "black")
+    levels = ", ".join(f"{v:g}" for v in np.unique(out))
+    ax.set_title(f"ConvTranspose2d(kernel {k}, stride {s}) of ones\n"
+                 f"{n}x{n} → {out.shape[0]}x{out.shape[1]}, values {levels}")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def _seconds(name: str, value) -> float:
+    """A timing as seconds: a number, a sequence of repeats (median), or a
+    ``torch.utils.benchmark`` Measurement (its median)."""
+    value = getattr(value, "median", value)
+    if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)):
+        value = float(np.median(_as_array(value, f"results[{name!r}]")))
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"results[{name!r}] must be a positive time in seconds, got {value!r}")
+    return float(value)
+
+
+def plot_conv_timing(results: Mapping[str, object]) -> Figure:
+    """Bar chart of convolution timings, e.g. naive loop vs im2col vs ``F.conv2d``.
+
+    Args:
+        results: name → time in seconds (a number, a list of repeats whose
+            median is used, or a ``torch.utils.benchmark`` Measurement), in the
+            order the bars should appear, e.g.
+            ``{"naive": 0.8, "im2col": 0.004, "F.conv2d": 0.0009}``.
+
+    Returns:
+        Figure with one axes; log-scale time, each bar labelled with its time
+        and how many times slower than the fastest it is.
+
+    Introduced in notebooks/01_layers.ipynb, section 6.
+    """
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("results must be a non-empty dict of name -> seconds")
+    names = [str(name) for name in results]
+    seconds = [_seconds(str(name), value) for name, value in results.items()]
+    fastest = min(seconds)
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2.5, 3.8))
+    bars = ax.bar(names, seconds, color=plt.cm.tab10(np.arange(len(names)) % 10))
+    ax.set_yscale("log")
+    ax.set_ylabel("time per call (s, log scale)")
+    for bar, t in zip(bars, seconds):
+        ax.text(bar.get_x() + bar.get_width() / 2, t * 1.15, f"{t * 1e3:.3g} ms\n×{t / fastest:.3g}",
+                ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(fastest / 3, max(seconds) * 10)
+    ax.set_title(f"the same convolution, {len(names)} implementations")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,133 @@
+"""helpers.plots: every figure function returns a Figure with the expected axes, draws
+something on each, and renders to PNG (at low dpi, to stay cheap)."""
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from helpers.plots import (  # noqa: E402
+    plot_checkerboard,
+    plot_conv_timing,
+    plot_deformable_points,
+    plot_dilated_grid,
+    plot_norm_axes,
+    plot_receptive_field_heatmap,
+)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def drawn(ax) -> int:
+    """How many things an axes draws: patches, lines, images, collections, texts."""
+    return len(ax.patches) + len(ax.lines) + len(ax.images) + len(ax.collections) + len(ax.texts)
+
+
+def assert_renders(fig, n_axes):
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == n_axes
+    for ax in fig.axes:
+        assert drawn(ax) > 0, f"empty axes: {ax.get_title()!r}"
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=30)
+    assert buffer.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_dilated_grid_marks_k_squared_taps():
+    fig = plot_dilated_grid(kernel_size=3, dilation=2, input_size=7)
+    assert_renders(fig, 1)
+    ax = fig.axes[0]
+    assert len(ax.collections[0].get_offsets()) == 9
+    assert "footprint 5x5" in ax.get_title()
+
+
+def test_plot_dilated_grid_rejects_a_kernel_that_does_not_fit():
+    with pytest.raises(ValueError, match=r"input_size must be >= dilation \* \(kernel_size - 1\) \+ 1 = 9"):
+        plot_dilated_grid(kernel_size=3, dilation=4, input_size=7)
+    with pytest.raises(ValueError, match="dilation must be positive"):
+        plot_dilated_grid(dilation=0)
+
+
+def test_plot_deformable_points_draws_regular_and_moved_points():
+    fig = plot_deformable_points()
+    assert_renders(fig, 2)
+    regular, deformed = fig.axes
+    assert len(regular.collections[0].get_offsets()) == 9
+    moved = deformed.collections[-1].get_offsets()
+    assert len(moved) == 9
+
+
+def test_plot_deformable_points_reads_torchvision_offset_layout():
+    # torchvision layout for one output position: (dy, dx) per tap, channel 2k is dy
+    offset = torch.zeros(1, 18, 1, 1)
+    offset[0, 0] = 1.0                                   # tap 0 moves one pixel down
+    fig = plot_deformable_points(offset, kernel_size=3, grid_size=5)
+    moved = np.asarray(fig.axes[1].collections[-1].get_offsets())
+    regular = np.asarray(fig.axes[0].collections[0].get_offsets())
+    np.testing.assert_allclose(moved[0] - regular[0], [0.0, 1.0])   # (x, y): y grew by 1
+    np.testing.assert_allclose(moved[1:], regular[1:])
+    with pytest.raises(ValueError, match=r"offset_example must hold 9 \(dy, dx\) pairs"):
+        plot_deformable_points(np.zeros(10))
+
+
+def test_plot_receptive_field_heatmap_takes_tensor_or_array():
+    grad = torch.zeros(1, 1, 9, 9, requires_grad=False)
+    grad[0, 0, 3:6, 3:6] = -2.0
+    fig = plot_receptive_field_heatmap(grad, title="RF of one output")
+    assert_renders(fig, 2)                               # heatmap + colour bar
+    image = fig.axes[0].images[0].get_array()
+    assert image.max() == 1.0 and image.min() == 0.0     # |g| / max |g|
+    assert fig.axes[0].get_title() == "RF of one output"
+    assert_renders(plot_receptive_field_heatmap(np.random.default_rng(0).random((5, 7))), 2)
+
+
+def test_plot_receptive_field_heatmap_rejects_non_2d():
+    with pytest.raises(ValueError, match=r"grad_map must be 2-D \(H, W\), got shape \(2, 3, 3\)"):
+        plot_receptive_field_heatmap(np.zeros((2, 3, 3)))
+
+
+def test_plot_norm_axes_draws_four_cubes():
+    fig = plot_norm_axes()
+    assert_renders(fig, 4)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [t.split("\n")[0] for t in titles] == ["Batch Norm", "Layer Norm", "Instance Norm", "Group Norm"]
+    # Layer Norm shades more cells than Group Norm, which shades more than Instance Norm
+    blue = [sum(p.get_facecolor()[:3] != (1.0, 1.0, 1.0) for p in ax.patches) for ax in fig.axes]
+    assert blue[1] > blue[3] > blue[2]
+
+
+def test_plot_checkerboard_shows_uneven_overlap():
+    fig = plot_checkerboard(kernel_size=3, stride=2, input_size=4)
+    assert_renders(fig, 2)                               # output + colour bar
+    out = fig.axes[0].images[0].get_array()
+    assert out.shape == (9, 9)
+    assert sorted(np.unique(out).tolist()) == [1.0, 2.0, 4.0]
+
+
+def test_plot_conv_timing_accepts_numbers_and_repeats():
+    fig = plot_conv_timing({"naive": 0.8, "im2col": [0.004, 0.005, 0.0041], "F.conv2d": 0.0009})
+    assert_renders(fig, 1)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 3
+    assert [round(p.get_height(), 6) for p in ax.patches] == [0.8, 0.0041, 0.0009]   # repeats: the median
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["naive", "im2col", "F.conv2d"]
+
+
+@pytest.mark.parametrize("results,match", [
+    ({}, "results must be a non-empty dict"),
+    ({"naive": 0.0}, r"results\['naive'\] must be a positive time in seconds"),
+    ({"naive": "fast"}, r"results\['naive'\] must be a positive time in seconds"),
+])
+def test_plot_conv_timing_rejects_bad_results(results, match):
+    with pytest.raises(ValueError, match=match):
+        plot_conv_timing(results)
