@@ -126,7 +126,8 @@ def grade_one_otter(sub: Submission, tests: UnitTests, limits: Limits, scratch: 
     result_path = scratch / f".result-{uuid.uuid4().hex}.json"  # outside the job's folder
     job = {"student": sub.student, "unit": sub.unit, "notebook": str(notebook), "tests": tests.tests,
            "questions": tests.questions, "max_score": tests.max_score, "warnings": sub.warnings,
-           "cell_seconds": limits.cell_seconds, "output_bytes": limits.output_bytes,
+           "cell_seconds": limits.cell_seconds, "grading_seconds": limits.wall_seconds,
+           "output_bytes": limits.output_bytes,
            "result_path": str(result_path)}
     outcome = run_job([sys.executable, "-m", "autograder.worker"], workdir, limits,
                       stdin=json.dumps(job).encode())

@@ -151,6 +151,11 @@ def read_master(path: Path) -> Master:
             if "# BEGIN SOLUTION" not in cell.source and not SOLUTION_LINE.search(cell.source):
                 raise MasterError(f"{where}: a solution cell marks its answer with # BEGIN/END SOLUTION "
                                   "or a `name = value  # SOLUTION` line")
+            for m in SOLUTION_LINE.finditer(cell.source):
+                if "=" in m.group(3) or "," in m.group(2):
+                    raise MasterError(f"{where}: `{m.group(0).strip()}`: a one-line answer assigns one name "
+                                      "and its value has no '=' (otter would blank the whole line); "
+                                      "use # BEGIN/END SOLUTION")
             question.solution_cells.append(i)
         elif region == "TESTS":
             if cell.cell_type != "code":

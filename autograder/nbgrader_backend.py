@@ -44,10 +44,56 @@ class NbgraderCourse:
                                            "BEGIN HIDDEN TESTS" in cell.source)
         return cells
 
+    def as_nbgrader(self, student: nbformat.NotebookNode, unit: str) -> nbformat.NotebookNode:
+        """A submission in nbgrader's form, so both backends grade the same notebooks.
+
+        A notebook from the nbgrader release is kept as it is. A notebook from ``notebooks/``
+        (otter's form) keeps every cell the student wrote, in order; its answer cells get the
+        nbgrader ids of the master's solution cells, in order, and each ``grader.check("q")`` cell
+        becomes question q's test cells (``nbgrader autograde`` restores their hidden parts from
+        the gradebook). Tests of a question whose check cell was deleted are appended at the end.
+        """
+        if any("nbgrader" in c.metadata for c in student.cells):
+            return student
+        release = nbformat.read(self.root / "release" / unit / f"{unit}.ipynb", as_version=4)
+        answers = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        tests: dict[str, list] = {}
+        setup = None
+        for c in release.cells:
+            meta = c.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                tests.setdefault(meta["grade_id"].rsplit("_test_", 1)[0], []).append(c)
+            elif meta.get("grade_id") == "setup":
+                setup = c
+        out = nbformat.v4.new_notebook(metadata=release.metadata)
+        placed: set[str] = set()
+        for cell in student.cells:
+            tags = cell.metadata.get("tags", [])
+            check = re.fullmatch(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*", cell.source or "")
+            if cell.cell_type == "code" and "otter_answer_cell" in tags and answers:
+                new = nbformat.v4.new_code_cell(cell.source, metadata=dict(answers.pop(0).metadata))
+            elif check and check.group(1) in tests:
+                out.cells.extend(tests[check.group(1)])
+                placed.add(check.group(1))
+                continue
+            elif "course-setup" in tags and setup is not None:
+                new = setup
+            else:
+                new = cell
+            out.cells.append(new)
+        for question, cells in tests.items():
+            if question not in placed:
+                out.cells.extend(cells)
+        for c in out.cells:
+            c.pop("id", None)
+        out.nbformat_minor = 4
+        return out
+
     def grade_one(self, sub, tests, limits: Limits, scratch: Path) -> UnitResult:
         target = self.root / "submitted" / sub.student / sub.unit
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(sub.path, target / f"{sub.unit}.ipynb")
+        student = nbformat.read(sub.path, as_version=4)
+        nbformat.write(self.as_nbgrader(student, sub.unit), target / f"{sub.unit}.ipynb")
         argv = [sys.executable, "-m", "nbgrader", "autograde", sub.unit, "--student", sub.student,
                 "--create", "--force", f"--ExecutePreprocessor.timeout={int(limits.cell_seconds)}",
                 "--ExecutePreprocessor.interrupt_on_timeout=True"]
@@ -57,7 +103,7 @@ class NbgraderCourse:
             outcome = run_job(argv, workdir, limits, cwd=self.root)  # sqlite contention: once more
         shutil.rmtree(workdir, ignore_errors=True)
         result = UnitResult(sub.student, sub.unit, "ok", 0.0, tests.max_score, warnings=list(sub.warnings),
-                            seconds=outcome.seconds, code_cells=_code_cells(target / f"{sub.unit}.ipynb"))
+                            seconds=outcome.seconds, code_cells=_code_cells(sub.path))
         if outcome.timed_out:
             result.status, result.detail = "timeout", f"stopped after the {limits.wall_seconds:.0f} s limit"
             return result

@@ -106,7 +106,7 @@ def _prepare(path: Path | str) -> Path:
 def write_grades_csv(results: Iterable[UnitResult], path: Path | str) -> None:
     """``student,unit,score,max_score,status``: one row per result, whatever its status."""
     with _prepare(path).open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(GRADES_HEADER)
         for r in sort_results(results):
             writer.writerow([r.student, r.unit, format_score(r.score), format_score(r.max_score), r.status])
@@ -118,7 +118,7 @@ def write_questions_csv(results: Iterable[UnitResult], path: Path | str) -> None
     A result without questions (missing, unreadable, ...) contributes no rows.
     """
     with _prepare(path).open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(QUESTIONS_HEADER)
         for r in sort_results(results):
             for q in r.questions:

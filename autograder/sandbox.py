@@ -31,8 +31,8 @@ TOKEN_VAR = "CNN_COURSE_GRADING_JOB"
 @dataclass
 class Limits:
     wall_seconds: float = 300.0  # the whole notebook
-    cell_seconds: float = 120.0  # one cell (interrupted, then grading goes on)
-    memory_bytes: int = 4 << 30  # address space per process; 4 GiB still lets `import torch` work
+    cell_seconds: float = 60.0  # one cell (interrupted, then grading goes on); fast mode keeps cells short
+    memory_bytes: int = 8 << 30  # address space per process: a kernel with torch, dynamo and oneDNN needs ~6 GiB of it
     file_bytes: int = 64 << 20  # any single file a job writes
     output_bytes: int = 1 << 20  # notebook outputs kept per submission
     processes: int = 512  # per user, where enforced

@@ -124,8 +124,8 @@ def _answer(axes: Sequence[tuple[int, int, int]], is_global: bool) -> ReceptiveF
 
 def receptive_field(
     layers_or_module: Union[Sequence[Layer], nn.Module],
-    input_size: Optional[Sequence[int]] = None,
     /,
+    input_size: Optional[Sequence[int]] = None,
 ) -> ReceptiveField:
     """Receptive field of one output feature (Araujo, Norris & Sim, Distill 2019).
 
@@ -265,7 +265,8 @@ def _union_axis(axes: Sequence[_Axis], op: str, name: str) -> _Axis:
         raise _unsupported(op, f"it merges paths with different strides along {name} {strides}")
     dims = {a.dim for a in live}
     if len(dims) > 1:
-        raise _unsupported(op, f"it merges paths whose {name} axes sit at different tensor dims {sorted(dims, key=str)}")
+        where = sorted(dims, key=str)
+        raise _unsupported(op, f"it merges paths whose {name} axes sit at different tensor dims {where}")
     return replace(live[0], lo=min(a.lo for a in live), hi=max(a.hi for a in live))
 
 
@@ -459,7 +460,8 @@ def _pool(tr: _Tracer, call: _Call, state: _State) -> _State:
     if call.name.startswith("lp_pool"):  # (input, norm_type, kernel_size, stride, ceil_mode)
         kernel, stride, padding, dilation = call.arg(2, "kernel_size"), call.arg(3, "stride"), 0, 1
     elif call.name.startswith("avg_pool"):  # (input, kernel_size, stride, padding, ceil_mode, ...)
-        kernel, stride, padding, dilation = call.arg(1, "kernel_size"), call.arg(2, "stride"), call.arg(3, "padding", 0), 1
+        kernel, stride, dilation = call.arg(1, "kernel_size"), call.arg(2, "stride"), 1
+        padding = call.arg(3, "padding", 0)
     else:  # max_pool: (input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
         kernel, stride = call.arg(1, "kernel_size"), call.arg(2, "stride")
         padding, dilation = call.arg(3, "padding", 0), call.arg(4, "dilation", 1)
@@ -592,7 +594,7 @@ def _permutation(call: _Call) -> list[int]:
         perm = [_norm_dim(int(d), n, name) for d in dims]
     elif name in ("transpose", "swapaxes", "swapdims", "t", "mT", "mH", "adjoint"):
         if name in ("transpose", "swapaxes", "swapdims"):
-            keys = ("dim0", "dim1") if name == "transpose" else ("axis0", "axis1") if name == "swapaxes" else ("dim0", "dim1")
+            keys = ("axis0", "axis1") if name == "swapaxes" else ("dim0", "dim1")
             a, b = (_norm_dim(int(call.arg(i + 1, k)), n, name) for i, k in enumerate(keys))
         else:
             a, b = (0, 1) if name == "t" else (n - 2, n - 1)
@@ -898,7 +900,8 @@ def _mha(tr: _Tracer, call: _Call) -> None:
 def _einsum(tr: _Tracer, call: _Call) -> None:
     """``torch.einsum``: a letter missing from the output is summed over -> global."""
     equation = call.args[0].replace(" ", "")
-    operands = list(call.args[1]) if len(call.args) == 2 and isinstance(call.args[1], (list, tuple)) else list(call.args[1:])
+    listed = len(call.args) == 2 and isinstance(call.args[1], (list, tuple))  # einsum(eq, [a, b]) or (eq, a, b)
+    operands = list(call.args[1]) if listed else list(call.args[1:])
     lhs, arrow, rhs = equation.partition("->")
     specs = lhs.split(",")
     n_ell = max((op.ndim - len(sp.replace("...", "")) for sp, op in zip(specs, operands) if "..." in sp), default=0)
@@ -915,7 +918,8 @@ def _einsum(tr: _Tracer, call: _Call) -> None:
     for sp, op in zip(letters, operands):
         s = tr.get(op)
         if s is not None:
-            s = _map_axes(s, lambda _, a, sp=sp: a.globalized() if sp[a.dim] not in out else replace(a, dim=out.index(sp[a.dim])))
+            s = _map_axes(s, lambda _, a, sp=sp: a.globalized() if sp[a.dim] not in out
+                          else replace(a, dim=out.index(sp[a.dim])))
         placed.append((op, s))
     _contract(tr, call, placed)
 
@@ -1215,6 +1219,46 @@ def _adaptive_max_as_average(name: str, func: Callable[..., Any], args: tuple, k
     return (y, _dummy_indices(y)) if with_indices else y
 
 
+class _DepthwiseShifts(torch.autograd.Function):
+    """Depthwise correlation of a padded input as ``k*k`` shifted, scaled copies.
+
+    Written as a Function so that the backward pass accumulates into one buffer:
+    autograd's own backward of ``k*k`` slices would zero-fill a full tensor per slice.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, xp: Tensor, weight: Tensor, stride: tuple[int, int], dilation: tuple[int, int],
+                size: tuple[int, int]) -> Tensor:
+        ctx.save_for_backward(xp, weight)
+        ctx.geometry = (stride, dilation, size)
+        out = xp.new_zeros((xp.shape[0], xp.shape[1], *size))  # (N, C, H', W')
+        for (i, j), window in _DepthwiseShifts.windows(weight, stride, dilation, size):
+            out.addcmul_(xp[window], weight[:, 0, i, j].view(1, -1, 1, 1))
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], Optional[Tensor], None, None, None]:
+        xp, weight = ctx.saved_tensors
+        stride, dilation, size = ctx.geometry
+        grad_x = torch.zeros_like(xp) if ctx.needs_input_grad[0] else None
+        grad_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+        for (i, j), window in _DepthwiseShifts.windows(weight, stride, dilation, size):
+            if grad_x is not None:
+                grad_x[window].addcmul_(grad, weight[:, 0, i, j].view(1, -1, 1, 1))
+            if grad_w is not None:
+                grad_w[:, 0, i, j] = (grad * xp[window]).sum((0, 2, 3))
+        return grad_x, grad_w, None, None, None
+
+    @staticmethod
+    def windows(weight: Tensor, stride: tuple[int, int], dilation: tuple[int, int], size: tuple[int, int]):
+        """``((i, j), index)``: the input pixels each kernel tap multiplies, for every output."""
+        for i in range(weight.shape[2]):
+            for j in range(weight.shape[3]):
+                rows = slice(i * dilation[0], i * dilation[0] + stride[0] * (size[0] - 1) + 1, stride[0])
+                cols = slice(j * dilation[1], j * dilation[1] + stride[1] * (size[1] - 1) + 1, stride[1])
+                yield (i, j), (slice(None), slice(None), rows, cols)
+
+
 def _depthwise_as_shifts(name: str, func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """A depthwise ``conv2d`` as a sum of ``k*k`` shifted, scaled copies: the same arithmetic.
 
@@ -1239,14 +1283,8 @@ def _depthwise_as_shifts(name: str, func: Callable[..., Any], args: tuple, kwarg
     multiplier = weight.shape[0] // groups
     if multiplier > 1:
         xp = xp.repeat_interleave(multiplier, dim=1)  # output channel o reads input channel o // m
-    size = [(xp.shape[2 + a] - d[a] * (kernel[a] - 1) - 1) // s[a] + 1 for a in range(2)]
-    out = None
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            rows = slice(i * d[0], i * d[0] + s[0] * (size[0] - 1) + 1, s[0])
-            cols = slice(j * d[1], j * d[1] + s[1] * (size[1] - 1) + 1, s[1])
-            term = xp[:, :, rows, cols] * weight[:, 0, i, j].view(1, -1, 1, 1)  # (N, C*m, H', W')
-            out = term if out is None else out + term
+    size = tuple((xp.shape[2 + a] - d[a] * (kernel[a] - 1) - 1) // s[a] + 1 for a in range(2))
+    out = _DepthwiseShifts.apply(xp, weight, s, d, size)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
@@ -1350,7 +1388,8 @@ def _resolve_index(index: Optional[Index], hw: Optional[tuple[int, int]]) -> Opt
     """A checked, non-negative ``(i_h, i_w)``; ``None`` picks the centre of the map."""
     if hw is None:
         if index is not None:
-            raise ValueError("index: the module's output is not a (N, C, H, W) map, so it is one feature; pass index=None")
+            raise ValueError("index: the module's output is not a (N, C, H, W) map, so it is one feature; "
+                             "pass index=None")
         return None
     if index is None:
         return hw[0] // 2, hw[1] // 2

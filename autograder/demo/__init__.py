@@ -1,0 +1,1 @@
+"""The bundled demo class: ``python -m autograder.demo.make_demo`` regenerates it from the masters."""

@@ -1,0 +1,234 @@
+"""Generate the demo class in ``autograder/demo/submissions/`` from the masters, reproducibly.
+
+Each student shows one thing the grader must handle: a perfect notebook, typical partial answers,
+the untouched release, wrong but running code, an exception in one answer, an infinite loop, a
+kernel crash, an unreadable file, a Colab-renamed file, deleted check cells, two candidates for one
+unit, and no notebook at all.
+
+The expected grades (``expected_grades.csv``) are computed here without the grader: the answers
+are run in-process, cell by cell, and otter's own test files (from the release build) score them;
+the statuses follow from how each notebook was built. ``tests/test_grade.py`` grades the class
+with both backends and compares.
+
+    python -m autograder.demo.make_demo
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import os
+import re
+import shutil
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder import config
+from autograder.master import Master, read_master
+
+HERE = Path(__file__).resolve().parent
+SUBMISSIONS = HERE / "submissions"
+EXPECTED = HERE / "expected_grades.csv"
+CHECK = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
+
+# Plausible wrong answers, by question (the rest of the notebook stays right).
+WRONG = {
+    "q1_formula": """
+        def my_conv_output_size(size, kernel_size, stride=1, padding=0):
+            return (size - kernel_size + padding) // stride + 1  # padding on one side only
+    """,
+    "q5_cost": """
+        def conv_params(c_in, c_out, kernel_size, groups=1, bias=True):
+            return c_in * kernel_size * kernel_size * c_out + (c_out if bias else 0)  # groups ignored
+
+        def conv_macs(c_in, c_out, kernel_size, h_out, w_out, groups=1):
+            return c_in * kernel_size * kernel_size * h_out * w_out * c_out
+
+        separable_ratio = 1 / 9
+    """,
+    "q7_upsample": """
+        def upsample_nearest_mine(x, scale):
+            return x.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+
+        def upsample_bilinear_mine(x, scale, align_corners=False):
+            return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=not align_corners)
+    """,
+}
+EXCEPTION = {
+    "q2_numbers": """
+        rf_three_3x3 = 7
+        rf_two_strided = 7 // 0
+        jump_two_strided = 4
+    """,
+    "q6_im2col": """
+        def conv2d_im2col(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+            cols = F.unfold(x, weight.shape[-2:], dilation=dilation, padding=padding, stride=stride)
+            return weight.view(weight.shape[0], -1) @ cols.transpose(1, 2)  # shapes do not match
+    """,
+}
+INFINITE_LOOP = "while True:  # waiting for an answer that never comes\n    pass\n"
+CRASH = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # the kernel dies\n"
+
+
+@dataclass
+class Student:
+    name: str
+    status: str
+    files: dict[str, str] = field(default_factory=dict)  # file name -> text
+    skip_cells: set[int] = field(default_factory=set)  # cells known not to finish (for the expected score)
+
+
+def solution_answers(master: Master) -> list[str]:
+    """The master's answers, in order, as a student would type them (markers removed)."""
+    answers = []
+    for q in master.questions:
+        for i in q.solution_cells:
+            lines = [line for line in master.nb.cells[i].source.splitlines()
+                     if not re.match(r"\s*# (BEGIN|END) SOLUTION", line)]
+            answers.append("\n".join(re.sub(r"\s*# SOLUTION\s*$", "", line) for line in lines).strip() + "\n")
+    return answers
+
+
+class Release:
+    """The student notebook of a unit, with its answer cells located and named by question."""
+
+    def __init__(self, unit: str):
+        self.unit = unit
+        self.master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
+        self.nb = nbformat.read(config.NOTEBOOKS / f"{unit}.ipynb", as_version=4)
+        self.answer_cells = [i for i, c in enumerate(self.nb.cells)
+                             if "otter_answer_cell" in c.metadata.get("tags", [])]
+        self.solutions = dict(zip(self.answer_cells, solution_answers(self.master), strict=True))
+        # An answer cell belongs to the question whose check cell comes next.
+        self.question_of: dict[int, str] = {}
+        pending: list[int] = []
+        for i, cell in enumerate(self.nb.cells):
+            if i in self.solutions:
+                pending.append(i)
+            m = CHECK.fullmatch(cell.source) if cell.cell_type == "code" else None
+            if m:
+                self.question_of.update({j: m.group(1) for j in pending})
+                pending = []
+
+    def cell_of(self, question: str) -> int:
+        return next(i for i, q in self.question_of.items() if q == question)
+
+    def filled(self, overrides: dict[str, str] | None = None, keep_blank: set[str] = frozenset()):
+        """The release with every answer filled in, except ``keep_blank`` questions; ``overrides``
+        replace a question's answer."""
+        nb = copy.deepcopy(self.nb)
+        for i, answer in self.solutions.items():
+            question = self.question_of.get(i)
+            if question in keep_blank:
+                continue
+            nb.cells[i].source = textwrap.dedent((overrides or {}).get(question, answer)).strip() + "\n"
+        return nb
+
+
+def text(nb) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def students(unit: str) -> list[Student]:
+    r = Release(unit)
+    name = f"{unit}.ipynb"
+    perfect = r.filled()
+
+    partial = r.filled(keep_blank={"q4_bilinear", "q4_deform", "q6_loops", "q6_im2col", "q7_transposed",
+                                   "q8_running", "q8_dropout"})
+    for cell in partial.cells:  # saved outputs that claim success: never trusted, the notebook is re-run
+        if cell.cell_type == "code" and CHECK.fullmatch(cell.source):
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="All tests passed!\n")]
+            cell.execution_count = 1
+
+    loop = r.filled()
+    loop_cell = r.cell_of("q4_deform")
+    loop.cells[loop_cell].source = INFINITE_LOOP
+    crash = r.filled()
+    crash.cells[r.cell_of("q3_dilation")].source += CRASH
+    deleted = r.filled()
+    deleted.cells = [c for c in deleted.cells
+                     if not (c.cell_type == "code" and CHECK.fullmatch(c.source)
+                             and CHECK.fullmatch(c.source).group(1) in {"q2_recurrence", "q6_loops"})]
+    broken = text(perfect)
+
+    return [
+        Student("ada", "ok", {name: text(perfect)}),
+        Student("ben", "ok", {name: text(partial)}),
+        Student("cleo", "ok", {name: text(r.nb)}),
+        Student("dev", "ok", {name: text(r.filled(overrides=WRONG))}),
+        Student("eve", "ok", {name: text(r.filled(overrides=EXCEPTION))}),
+        Student("finn", "timeout", {name: text(loop)}, skip_cells={loop_cell}),
+        Student("gus", "crashed", {name: text(crash)}),
+        Student("hana", "unreadable", {name: broken[: len(broken) // 2]}),
+        Student("ivan", "ok", {f"Copy of {name}": text(perfect)}),
+        Student("jo", "ok", {name: text(deleted)}),
+        Student("kim", "ambiguous", {name: text(perfect), f"{unit} (1).ipynb": text(partial)}),
+        Student("lee", "missing", {"notes.txt": "I could not get the notebook to open.\n"}),
+    ]
+
+
+def expected_score(student: Student, unit: str, tests_dir: Path) -> float:
+    """Run the student's code cells in-process (errors and all) and score with otter's test files."""
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    if student.status != "ok" and student.status != "timeout":
+        return 0.0
+    (text_,) = [t for f, t in student.files.items() if f.endswith(".ipynb")]
+    nb = nbformat.reads(text_, as_version=4)
+    env: dict = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        exec("import helpers", env)  # noqa: S102 - the set-up cell, without the Colab installs
+        for i, cell in enumerate(nb.cells):
+            if (cell.cell_type != "code" or i in student.skip_cells or CHECK.fullmatch(cell.source)
+                    or "course-setup" in cell.metadata.get("tags", [])):
+                continue
+            try:
+                exec(compile(cell.source, f"{student.name}[{i}]", "exec"), env)  # noqa: S102
+            except Exception:  # noqa: BLE001 - the notebook goes on after an error, as when graded
+                pass
+        score = 0.0
+        for path in sorted(tests_dir.glob("*.py")):
+            tf = ExceptionTestFile.from_file(str(path))
+            tf.run(env)
+            score += sum(r.test_case.points for r in tf.test_case_results if r.passed)
+    import matplotlib.pyplot as plt
+    plt.close("all")
+    return score
+
+
+def main(submissions: Path = SUBMISSIONS, expected: Path = EXPECTED) -> None:
+    """Write the class into ``submissions`` and its expected grades into ``expected``."""
+    os.environ.setdefault("CNN_COURSE_FAST", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from autograder.release import build_otter
+
+    shutil.rmtree(submissions, ignore_errors=True)
+    rows = []
+    import tempfile
+    for unit in config.released_units():
+        with tempfile.TemporaryDirectory() as tmp:
+            master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
+            build_otter(master, Path(tmp) / "build", Path(tmp) / "notebooks")
+            tests_dir = Path(tmp) / "build" / "dist" / "autograder" / "tests"
+            for student in students(unit):
+                folder = submissions / student.name
+                folder.mkdir(parents=True, exist_ok=True)
+                for file_name, content in student.files.items():
+                    (folder / file_name).write_text(content, encoding="utf-8")
+                score = expected_score(student, unit, tests_dir)
+                rows.append((student.name, unit, score, master.max_score, student.status))
+    with open(expected, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["student", "unit", "score", "max_score", "status"])
+        for student, unit, score, max_score, status in sorted(rows):
+            w.writerow([student, unit, f"{score:g}", f"{max_score:g}", status])
+    print(f"wrote {len(rows)} rows to {expected}")
+
+
+if __name__ == "__main__":
+    main()

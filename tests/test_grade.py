@@ -1,0 +1,138 @@
+"""`python -m autograder grade`: the demo class grades as expected under both backends, the
+feedback never shows hidden tests, and submissions are found the way students name them."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import config
+from autograder.demo import make_demo
+from autograder.grade import discover, grade
+from autograder.master import read_master
+from autograder.sandbox import Limits
+
+DEMO = config.DEMO / "submissions"
+# The demo's infinite loop waits one cell limit: keep it short here (fast-mode cells take seconds).
+LIMITS = Limits(wall_seconds=240, cell_seconds=20)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module", params=["otter", "nbgrader"])
+def graded(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"grades-{request.param}")
+    results = grade(DEMO, out, backend=request.param, jobs=2, limits=LIMITS, progress=False)
+    return request.param, out, results
+
+
+def test_demo_class_matches_expected_grades(graded):
+    backend, out, _ = graded
+    got = {(r["student"], r["unit"]): r for r in read_csv(out / "grades.csv")}
+    expected = {(r["student"], r["unit"]): r for r in read_csv(config.DEMO / "expected_grades.csv")}
+    assert sorted(got) == sorted(expected)
+    for key, row in expected.items():
+        assert (got[key]["status"], float(got[key]["score"]), float(got[key]["max_score"])) == \
+            (row["status"], float(row["score"]), float(row["max_score"])), f"{backend}: {key}"
+
+
+def test_every_student_and_unit_has_a_feedback_page_and_question_rows(graded):
+    _, out, results = graded
+    for r in results:
+        assert (out / "feedback" / r.student / f"{r.unit}.html").is_file()
+    rows = read_csv(out / "questions.csv")
+    master = read_master(config.SOLUTIONS / "01_layers.ipynb")
+    graded_students = {r.student for r in results if r.status in ("ok", "timeout")}
+    for student in graded_students:
+        mine = {row["question"]: float(row["score"]) for row in rows if row["student"] == student}
+        assert sorted(mine) == sorted(q.name for q in master.questions)
+    assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def hidden_fingerprints() -> list[str]:
+    """Names and distinctive source lines of every hidden test (lines no public test shares)."""
+    hidden, public = [], set()
+    for unit in config.released_units():
+        for q in read_master(config.SOLUTIONS / f"{unit}.ipynb").questions:
+            for t in q.tests:
+                lines = [line.strip() for line in t.body.splitlines()[1:]]
+                if t.hidden:
+                    hidden.append(t.function)
+                    hidden += [line for line in lines if len(line) > 40 and "import" not in line]
+                else:
+                    public.update(lines)
+    return [p for p in hidden if p not in public]
+
+
+def test_feedback_never_shows_hidden_tests(graded):
+    _, out, _ = graded
+    prints = hidden_fingerprints()
+    assert prints
+    import html
+    for page in (out / "feedback").rglob("*.html"):
+        text = html.unescape(page.read_text())
+        leaked = [p for p in prints if p in text]
+        assert leaked == [], f"{page}: {leaked[:3]}"
+
+
+def test_nbgrader_backend_leaves_a_real_gradebook(graded):
+    backend, out, results = graded
+    if backend != "nbgrader":
+        pytest.skip("nbgrader only")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}") as gb:
+        for r in results:
+            if r.status == "ok":
+                assert gb.find_submission(r.unit, r.student).score == pytest.approx(r.score)
+
+
+def test_demo_class_is_generated_reproducibly(tmp_path):
+    make_demo.main(tmp_path / "submissions", tmp_path / "expected.csv")
+    fresh = {str(p.relative_to(tmp_path / "submissions")): p.read_bytes()
+             for p in sorted((tmp_path / "submissions").rglob("*")) if p.is_file()}
+    committed = {str(p.relative_to(DEMO)): p.read_bytes() for p in sorted(DEMO.rglob("*")) if p.is_file()}
+    assert fresh.keys() == committed.keys()
+    assert [k for k in fresh if fresh[k] != committed[k]] == []
+    assert (tmp_path / "expected.csv").read_text() == (config.DEMO / "expected_grades.csv").read_text()
+
+
+# --- finding submissions ------------------------------------------------------------------------
+
+def write_nb(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), path)
+
+
+def test_discover_accepts_renames_and_reports_ambiguous_missing_unreadable(tmp_path):
+    write_nb(tmp_path / "a" / "01_layers.ipynb")
+    write_nb(tmp_path / "b" / "Copy of 01_layers.ipynb")
+    write_nb(tmp_path / "c" / "01_layers (2).ipynb")
+    write_nb(tmp_path / "d" / "01_layers.ipynb")
+    write_nb(tmp_path / "d" / "01_layers(1).ipynb")
+    (tmp_path / "e").mkdir()
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "01_layers.ipynb").write_text('{"cells": 3}')
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "01_layers.ipynb").write_bytes(b"\x00\xff binary")
+    write_nb(tmp_path / "h" / "01_layers_old.ipynb")  # not a rename of the unit: ignored
+    found = {s.student: s for s in discover(tmp_path, ["01_layers"])}
+    assert {k: v.status for k, v in found.items()} == {
+        "a": "ok", "b": "ok", "c": "ok", "d": "ambiguous", "e": "missing", "f": "unreadable",
+        "g": "unreadable", "h": "missing"}
+    assert found["a"].warnings == [] and "renamed" in found["b"].warnings[0]
+    assert "01_layers(1).ipynb" in found["d"].detail
+
+
+def test_grade_refuses_unknown_backend_and_unit(tmp_path):
+    with pytest.raises(SystemExit, match="backend"):
+        grade(tmp_path, tmp_path / "out", backend="docker")
+    with pytest.raises(SystemExit, match="unknown unit"):
+        grade(tmp_path, tmp_path / "out", units=["05_transformers"])
