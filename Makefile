@@ -11,7 +11,7 @@ SUBMISSIONS ?= autograder/demo/submissions
 OUT         ?= grades
 BACKEND     ?= otter
 
-.PHONY: install test release grade bench lab clean
+.PHONY: install test release grade demo bench lab clean
 
 install: $(STAMP)
 
@@ -25,15 +25,17 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
+# Student notebooks, their public checks, the otter zip and the nbgrader course, from solutions/.
 release: install
-	@echo "make release: regenerates notebooks/ and the otter and nbgrader builds from solutions/."
-	@echo "Not available yet: it arrives with the first unit."
-	@exit 1
+	$(BIN)/python -m autograder release
 
+# Builds the release first when a unit's grader build is missing.
 grade: install
-	@echo "make grade: grades $(SUBMISSIONS) with the $(BACKEND) backend into $(OUT)/."
-	@echo "Not available yet: it arrives with the batch grader."
-	@exit 1
+	$(BIN)/python -m autograder grade $(SUBMISSIONS) --out $(OUT) --backend $(BACKEND)
+
+# Regenerates the demo class and its expected grades from the masters.
+demo: install
+	$(BIN)/python -m autograder.demo.make_demo
 
 bench: install
 	$(BIN)/python tests/benchmarks/run.py

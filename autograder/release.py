@@ -116,6 +116,7 @@ def normalize(nb: nbformat.NotebookNode, unit: str) -> nbformat.NotebookNode:
             cell.execution_count = None
         cell.metadata.pop("execution", None)
     nb.metadata.pop("widgets", None)
+    nb.nbformat, nb.nbformat_minor = 4, max(nb.nbformat_minor, 5)  # cell ids need nbformat 4.5
     return nb
 
 

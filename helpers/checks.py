@@ -11,6 +11,8 @@ import sys
 from typing import Callable, Iterable, Mapping
 
 import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 HIDDEN_NOTE = "(Hidden tests with other inputs run when your notebook is graded.)"
@@ -24,8 +26,9 @@ class ShortcutUsed(CheckFailed):
     """The answer called the library routine the question asks you to implement."""
 
 
-def _fail(message: str) -> None:
-    raise CheckFailed(message)
+def _fail(message: str, reveal: bool = False) -> None:
+    # A public check (reveal=True) reminds the student that passing it is not the whole grade.
+    raise CheckFailed(f"{message}\n{HIDDEN_NOTE}" if reveal else message)
 
 
 def likely_mistake(got, mistakes: Mapping[str, object] | None) -> str:
@@ -47,7 +50,7 @@ def check_int(name: str, got, expected: int, mistakes: Mapping[str, object] | No
               + (" (use int(...) or // for whole numbers)" if isinstance(got, float) else ""))
     if got != expected:
         _fail(f"{name}: got {got}" + (f", expected {expected}" if reveal else ", which is not right")
-              + likely_mistake(got, mistakes))
+              + likely_mistake(got, mistakes), reveal)
 
 
 def check_ints(name: str, got, expected: tuple, *, reveal: bool = True) -> None:
@@ -55,7 +58,8 @@ def check_ints(name: str, got, expected: tuple, *, reveal: bool = True) -> None:
     if type(got) not in (tuple, list) or any(type(v) is not int for v in got):
         _fail(f"{name}: expected a tuple of ints, got {got!r}")
     if tuple(got) != tuple(expected):
-        _fail(f"{name}: got {tuple(got)}" + (f", expected {tuple(expected)}" if reveal else ", which is not right"))
+        _fail(f"{name}: got {tuple(got)}" + (f", expected {tuple(expected)}" if reveal else ", which is not right"),
+              reveal)
 
 
 def check_number(name: str, got, expected: float, *, rel: float = 1e-6, abs_: float = 1e-9,
@@ -63,13 +67,15 @@ def check_number(name: str, got, expected: float, *, rel: float = 1e-6, abs_: fl
     """A real number (int or float, not bool) within a tolerance of ``expected``."""
     if isinstance(got, bool) or type(got) not in (int, float):
         _fail(f"{name}: expected a number, got {type(got).__name__} {got!r}")
-    if abs(got - expected) > max(abs_, rel * abs(expected)):
+    # Written as "not close" so that a NaN answer fails (``nan > tol`` is False); ``==`` lets inf match inf.
+    if not (got == expected or abs(got - expected) <= max(abs_, rel * abs(expected))):
         hint = ""
         for reason, wrong in (mistakes or {}).items():
-            if abs(got - wrong) <= max(abs_, rel * abs(wrong)):
+            if got == wrong or abs(got - wrong) <= max(abs_, rel * abs(wrong)):
                 hint = f": {reason}"
                 break
-        _fail(f"{name}: got {got:g}" + (f", expected {expected:g}" if reveal else ", which is not right") + hint)
+        _fail(f"{name}: got {got:g}" + (f", expected {expected:g}" if reveal else ", which is not right") + hint,
+              reveal)
 
 
 def as_tensor(name: str, got) -> torch.Tensor:
@@ -86,7 +92,7 @@ def check_tensor(name: str, got, expected: torch.Tensor, *, atol: float = 1e-6, 
     expected = torch.as_tensor(expected).detach()
     if tuple(got.shape) != tuple(expected.shape):
         _fail(f"{name}: got shape {tuple(got.shape)}"
-              + (f", expected {tuple(expected.shape)}" if reveal else ", which is not the right shape"))
+              + (f", expected {tuple(expected.shape)}" if reveal else ", which is not the right shape"), reveal)
     got64, exp64 = got.to(torch.float64).cpu(), expected.to(torch.float64).cpu()
     if not torch.allclose(got64, exp64, atol=atol, rtol=rtol, equal_nan=False):
         diff = (got64 - exp64).abs().max().item()
@@ -96,7 +102,7 @@ def check_tensor(name: str, got, expected: torch.Tensor, *, atol: float = 1e-6, 
             if wrong.shape == got64.shape and torch.allclose(got64, wrong, atol=atol, rtol=rtol):
                 hint = f": {reason}"
                 break
-        _fail(f"{name}: values differ from the reference (max difference {diff:.3g})" + hint)
+        _fail(f"{name}: values differ from the reference (max difference {diff:.3g})" + hint, reveal)
 
 
 def cmp(name: str, mine: torch.Tensor, reference: torch.Tensor) -> bool:
@@ -130,6 +136,45 @@ SHORTCUT_OPS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Library entry points whose CPU path decomposes into basic operators *before* a dispatch mode
+# sees them, so SHORTCUT_OPS cannot catch them there: aten::dropout only calls native_dropout for
+# CUDA/XPU inputs, and on CPU it is bernoulli_ + mul. They are caught one level up, as Python calls,
+# when their training flag is on: function -> default of that flag (positional index 2, keyword
+# ``training`` or ``train``).
+_SHORTCUT_FUNCTIONS: dict[str, dict[Callable, bool]] = {
+    "dropout": {
+        F.dropout: True, F.dropout1d: True, F.dropout2d: True, F.dropout3d: True,
+        F.alpha_dropout: False, F.feature_alpha_dropout: False,
+        torch.dropout: True, torch.dropout_: True, torch.feature_dropout: True,
+        torch.feature_dropout_: True, torch.alpha_dropout: True, torch.alpha_dropout_: True,
+        torch.feature_alpha_dropout: True, torch.feature_alpha_dropout_: True,
+    },
+}
+
+
+def _shortcut_message(name: str, what: str) -> str:
+    return (f"your code calls {name} ({what}), the routine this question asks "
+            "you to implement: write it with basic tensor operations instead")
+
+
+class _ForbidFunctions(TorchFunctionMode):
+    def __init__(self, functions: dict[Callable, bool], what: str):
+        super().__init__()
+        self.functions, self.what = functions, what
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        try:
+            default = self.functions.get(func)
+        except TypeError:  # an unhashable callable is no shortcut
+            default = None
+        if default is not None:
+            training = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train", default))
+            if training:
+                raise ShortcutUsed(_shortcut_message(getattr(func, "__name__", str(func)), self.what))
+        return func(*args, **kwargs)
+
+
 class _Forbid(TorchDispatchMode):
     def __init__(self, ops: set[str], what: str):
         super().__init__()
@@ -138,9 +183,42 @@ class _Forbid(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__ if hasattr(func, "overloadpacket") else str(func)
         if name in self.ops:
-            raise ShortcutUsed(f"your code calls {name} ({self.what}), the routine this question asks "
-                               "you to implement: write it with basic tensor operations instead")
+            raise ShortcutUsed(_shortcut_message(name, self.what))
         return func(*args, **(kwargs or {}))
+
+
+_TRIPPED: list[str] = []  # references called while a tripwire was in place
+
+
+def _trip():
+    """Called by a tripwire (see :func:`no_shortcuts`): record the reference's name and refuse."""
+    name = sys._getframe(1).f_code.co_name
+    _TRIPPED.append(name)
+    raise ShortcutUsed(f"your code calls the course's reference {name}: write your own")
+
+
+def _tripwire(*args, **kwargs):
+    # Runs with the reference function's globals: it may use builtins only.
+    return __import__("helpers.checks", fromlist=["_trip"])._trip()
+
+
+@contextlib.contextmanager
+def _tripwires(functions: Iterable[Callable]):
+    """Swap each function's code for a tripwire, so any call to it - however it was imported,
+    aliased or stored - fails, at no cost to the code that does not call it."""
+    saved = []
+    try:
+        for f in functions:
+            code = getattr(f, "__code__", None)
+            if code is None or code.co_freevars:
+                continue
+            saved.append((f, code, f.__defaults__, f.__kwdefaults__))
+            f.__code__ = _tripwire.__code__.replace(co_name=code.co_name)
+            f.__defaults__, f.__kwdefaults__ = None, None
+        yield
+    finally:
+        for f, code, defaults, kwdefaults in saved:
+            f.__code__, f.__defaults__, f.__kwdefaults__ = code, defaults, kwdefaults
 
 
 @contextlib.contextmanager
@@ -149,27 +227,24 @@ def no_shortcuts(*groups: str, functions: Iterable[Callable] = ()):
 
     ``groups`` name entries of :data:`SHORTCUT_OPS` (``"conv"``, ``"interpolate"``, ...): any call
     that reaches those operators - ``F.conv2d``, ``nn.Conv2d``, ``torch.conv2d`` alike - raises
-    :class:`ShortcutUsed`. ``functions`` are Python functions (the ``helpers`` references) whose
-    use is detected by their code objects, however they were imported.
+    :class:`ShortcutUsed`. ``functions`` are Python functions (the ``helpers`` references): while
+    the block runs their code is swapped for a tripwire, so calling them however they were
+    imported raises :class:`ShortcutUsed`, also after the block if the student's code caught it.
     """
     ops = {op for g in groups for op in SHORTCUT_OPS[g]}
-    codes = {getattr(f, "__code__", None): getattr(f, "__qualname__", str(f)) for f in functions}
-    codes.pop(None, None)
-    called: list[str] = []
-
-    def profiler(frame, event, arg):
-        if event == "call" and frame.f_code in codes:
-            called.append(codes[frame.f_code])
-
-    previous = sys.getprofile()
-    sys.setprofile(profiler)
-    try:
-        with _Forbid(ops, ", ".join(groups) or "library routine"):
-            yield
-    finally:
-        sys.setprofile(previous)
-    if called:
-        raise ShortcutUsed(f"your code calls the course's reference {called[0]}: write your own")
+    python_level = {f: d for g in groups for f, d in _SHORTCUT_FUNCTIONS.get(g, {}).items()}
+    what = ", ".join(groups) or "library routine"
+    del _TRIPPED[:]
+    with contextlib.ExitStack() as modes:
+        modes.enter_context(_tripwires(functions))
+        if python_level:  # only when needed: a function mode sees every torch call
+            modes.enter_context(_ForbidFunctions(python_level, what))
+        modes.enter_context(_Forbid(ops, what))
+        yield
+    if _TRIPPED:
+        name = _TRIPPED[0]
+        del _TRIPPED[:]
+        raise ShortcutUsed(f"your code calls the course's reference {name}: write your own")
 
 
 def run_student(fn: Callable, *args, forbid: tuple[str, ...] = (), functions: Iterable[Callable] = (),

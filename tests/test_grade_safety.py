@@ -45,7 +45,9 @@ def graded(tmp_path_factory):
         nbformat.write(hostile_notebook(code), subs / name / "01_layers.ipynb")
     (subs / "honest").mkdir()
     nbformat.write(hostile_notebook("print('hello')"), subs / "honest" / "01_layers.ipynb")
-    limits = Limits(wall_seconds=60, cell_seconds=8, memory_bytes=6 << 30)
+    # Short limits keep the test quick; the honest notebook's cells need a few seconds each even
+    # on a loaded machine.
+    limits = Limits(wall_seconds=90, cell_seconds=15, memory_bytes=6 << 30)
     start = time.monotonic()
     grade(subs, root / "out", jobs=2, limits=limits, progress=False)
     with open(root / "out" / "grades.csv", newline="") as f:

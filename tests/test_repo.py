@@ -44,8 +44,9 @@ def test_dependency_ranges_admit_the_installed_torch_and_torchvision():
 def committed_notebooks() -> list[Path]:
     """Notebooks git tracks, less the demo class (whose saved outputs are part of the exercise)."""
     try:
-        out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run(["git", "ls-files", "-z", "*.ipynb"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split("\0")
+        out = [p for p in out if p]
     except (OSError, subprocess.CalledProcessError):
         out = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.ipynb") if ".venv" not in p.parts]
     return [ROOT / p for p in out if not p.startswith("autograder/demo/")]

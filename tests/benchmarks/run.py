@@ -162,6 +162,127 @@ def bench_helpers(repeats: int) -> list[Row]:
 
 
 # --------------------------------------------------------------------------- #
+# Section: notebooks (each unit top to bottom in fast mode)
+# --------------------------------------------------------------------------- #
+NOTEBOOK_TARGET_S = 60.0  # a unit runs top to bottom on a 2-core CPU in fast mode in under a minute
+
+
+def _execute(path: Path, cwd: Path) -> float:
+    """Seconds to execute ``path`` with plain nbclient (one fresh kernel), in fast mode."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["CNN_COURSE_FAST"] = "1"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=600, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return time.perf_counter() - start
+
+
+@section("notebooks", f"each released unit's solutions, top to bottom in fast mode; target < {NOTEBOOK_TARGET_S:.0f} s")
+def bench_notebooks(repeats: int) -> list[Row]:
+    import tempfile
+
+    from autograder import config
+    from autograder.release import release
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        units = config.released_units()
+        release(units, notebooks=Path(tmp) / "notebooks", build=Path(tmp) / "build", nbgrader=False)
+        for unit in units:
+            solved = Path(tmp) / "build" / "otter" / unit / "dist" / "autograder" / f"{unit}.ipynb"
+            seconds = statistics.median(_execute(solved, solved.parent) for _ in range(max(1, repeats // 2)))
+            met = "met" if seconds < NOTEBOOK_TARGET_S else "NOT MET"
+            rows.append(Row(f"{unit} (baseline: the {NOTEBOOK_TARGET_S:.0f} s budget)", seconds,
+                            NOTEBOOK_TARGET_S, f"target < {NOTEBOOK_TARGET_S:.0f} s: {met}"))
+    return rows
+
+
+# --------------------------------------------------------------------------- #
+# Section: grading (the demo class: ours vs stock serial grading vs the floor)
+# --------------------------------------------------------------------------- #
+def _well_behaved_demo(tmp: Path) -> Path:
+    """The demo students whose notebooks run to the end (stock graders have no time limit)."""
+    import csv
+    import shutil
+
+    from autograder import config
+
+    with open(config.DEMO / "expected_grades.csv", newline="") as f:
+        ok = {r["student"] for r in csv.DictReader(f) if r["status"] == "ok"}
+    subs = tmp / "submissions"
+    for student in sorted(ok):
+        shutil.copytree(config.DEMO / "submissions" / student, subs / student)
+    return subs
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@section("grading", "the demo class's running notebooks: our batch vs stock serial grading vs plain execution / cores")
+def bench_grading(repeats: int) -> list[Row]:
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    import nbformat
+
+    from autograder import config
+    from autograder.grade import discover, ensure_release, grade, otter_zip
+    from autograder.nbgrader_backend import NbgraderCourse
+    from autograder.release import run_nbgrader
+    from autograder.sandbox import job_env
+
+    cores = os.cpu_count() or 1
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_:
+        tmp = Path(tmp_)
+        subs = _well_behaved_demo(tmp)
+        units = config.released_units()
+        ensure_release(units, "nbgrader")
+        found = [s for s in discover(subs, units) if s.status == "ok"]
+        env = job_env(dict(os.environ), tmp / "stock", "bench")
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(cores)
+
+        # The floor: plain nbclient execution of the same notebooks, divided by the cores.
+        floor = sum(_execute(s.path, s.path.parent) for s in found) / cores
+
+        ours = _timed(lambda: grade(subs, tmp / "ours", backend="otter", jobs=cores, progress=False))
+        stock = 0.0
+        for s in found:  # `otter run`, one submission after another
+            out = tmp / "otter-run" / s.student
+            out.mkdir(parents=True)
+            stock += _timed(lambda: subprocess.run(
+                [sys.executable, "-m", "otter", "run", "-a", str(otter_zip(s.unit)), "-o", str(out), str(s.path)],
+                env=env, capture_output=True, timeout=900))
+        rows.append(Row(f"otter backend, {cores} jobs vs `otter run` serially", ours, stock,
+                        f"speed-up {stock / ours:.2f}x (target >= 1.8x on 2 cores)"))
+        rows.append(Row(f"otter backend, {cores} jobs vs plain execution / {cores} cores (floor)", ours, floor,
+                        f"{ours / floor:.2f}x the floor (target <= 1.3x)"))
+
+        ours_nb = _timed(lambda: grade(subs, tmp / "ours-nb", backend="nbgrader", jobs=cores, progress=False))
+        course = NbgraderCourse(tmp / "stock-nbgrader", config.BUILD, units)
+        for s in found:
+            target = course.root / "submitted" / s.student / s.unit
+            target.mkdir(parents=True)
+            nbformat.write(course.as_nbgrader(nbformat.read(s.path, as_version=4), s.unit), target / f"{s.unit}.ipynb")
+        stock_nb = sum(_timed(lambda: run_nbgrader(course.root, "autograde", u, "--create")) for u in units)
+        rows.append(Row(f"nbgrader backend, {cores} jobs vs `nbgrader autograde`", ours_nb, stock_nb,
+                        f"speed-up {stock_nb / ours_nb:.2f}x"))
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+# --------------------------------------------------------------------------- #
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(SECTIONS), metavar="SECTION",
