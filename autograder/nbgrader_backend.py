@@ -16,10 +16,10 @@ from pathlib import Path
 import nbformat
 
 from autograder import config
+from autograder.grade import code_cells
 from autograder.results import CaseResult, QuestionResult, UnitResult
 from autograder.sandbox import Limits, run_job
-
-MEMORY_MARKERS = ("MemoryError", "can't allocate memory", "out of memory")
+from autograder.worker import MEMORY_MARKERS
 
 
 class NbgraderCourse:
@@ -103,7 +103,7 @@ class NbgraderCourse:
             outcome = run_job(argv, workdir, limits, cwd=self.root)  # sqlite contention: once more
         shutil.rmtree(workdir, ignore_errors=True)
         result = UnitResult(sub.student, sub.unit, "ok", 0.0, tests.max_score, warnings=list(sub.warnings),
-                            seconds=outcome.seconds, code_cells=_code_cells(sub.path))
+                            seconds=outcome.seconds, code_cells=code_cells(sub.path))
         if outcome.timed_out:
             result.status, result.detail = "timeout", f"stopped after the {limits.wall_seconds:.0f} s limit"
             return result
@@ -138,13 +138,6 @@ class NbgraderCourse:
                 CaseResult(function, question, score, max_score, hidden, passed, message))
         return [QuestionResult(q, sum(c.points for c in cs), tests.questions.get(q, 0.0), cs)
                 for q, cs in by_question.items()]
-
-
-def _code_cells(path: Path) -> list[str]:
-    try:
-        return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    except Exception:  # noqa: BLE001
-        return []
 
 
 def _errors(path: Path) -> list[str]:
