@@ -35,40 +35,60 @@ SUBMISSIONS = HERE / "submissions"
 EXPECTED = HERE / "expected_grades.csv"
 CHECK = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
 
-# Plausible wrong answers, by question (the rest of the notebook stays right).
-WRONG = {
-    "q1_formula": """
-        def my_conv_output_size(size, kernel_size, stride=1, padding=0):
-            return (size - kernel_size + padding) // stride + 1  # padding on one side only
-    """,
-    "q5_cost": """
-        def conv_params(c_in, c_out, kernel_size, groups=1, bias=True):
-            return c_in * kernel_size * kernel_size * c_out + (c_out if bias else 0)  # groups ignored
+@dataclass(frozen=True)
+class UnitDemo:
+    """What the demo students do in one unit (the rest of each notebook stays right)."""
 
-        def conv_macs(c_in, c_out, kernel_size, h_out, w_out, groups=1):
-            return c_in * kernel_size * kernel_size * h_out * w_out * c_out
+    blank: frozenset[str]  # questions the partial student left blank
+    wrong: dict[str, str]  # question -> a plausible wrong answer that runs
+    exception: dict[str, str]  # question -> an answer that raises
+    loop: str  # the question whose answer loops forever
+    crash: str  # the question whose answer kills the kernel
+    deleted_checks: frozenset[str]  # check cells one student deleted
 
-        separable_ratio = 1 / 9
-    """,
-    "q7_upsample": """
-        def upsample_nearest_mine(x, scale):
-            return x.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
 
-        def upsample_bilinear_mine(x, scale, align_corners=False):
-            return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=not align_corners)
-    """,
-}
-EXCEPTION = {
-    "q2_numbers": """
-        rf_three_3x3 = 7
-        rf_two_strided = 7 // 0
-        jump_two_strided = 4
-    """,
-    "q6_im2col": """
-        def conv2d_im2col(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-            cols = F.unfold(x, weight.shape[-2:], dilation=dilation, padding=padding, stride=stride)
-            return weight.view(weight.shape[0], -1) @ cols.transpose(1, 2)  # shapes do not match
-    """,
+DEMOS: dict[str, UnitDemo] = {
+    "01_layers": UnitDemo(
+        blank=frozenset({"q4_bilinear", "q4_deform", "q6_loops", "q6_im2col", "q7_transposed",
+                         "q8_running", "q8_dropout"}),
+        wrong={
+            "q1_formula": """
+                def my_conv_output_size(size, kernel_size, stride=1, padding=0):
+                    return (size - kernel_size + padding) // stride + 1  # padding on one side only
+            """,
+            "q5_cost": """
+                def conv_params(c_in, c_out, kernel_size, groups=1, bias=True):
+                    return c_in * kernel_size * kernel_size * c_out + (c_out if bias else 0)  # groups ignored
+
+                def conv_macs(c_in, c_out, kernel_size, h_out, w_out, groups=1):
+                    return c_in * kernel_size * kernel_size * h_out * w_out * c_out
+
+                separable_ratio = 1 / 9
+            """,
+            "q7_upsample": """
+                def upsample_nearest_mine(x, scale):
+                    return x.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+
+                def upsample_bilinear_mine(x, scale, align_corners=False):
+                    return F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=not align_corners)
+            """,
+        },
+        exception={
+            "q2_numbers": """
+                rf_three_3x3 = 7
+                rf_two_strided = 7 // 0
+                jump_two_strided = 4
+            """,
+            "q6_im2col": """
+                def conv2d_im2col(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+                    cols = F.unfold(x, weight.shape[-2:], dilation=dilation, padding=padding, stride=stride)
+                    return weight.view(weight.shape[0], -1) @ cols.transpose(1, 2)  # shapes do not match
+            """,
+        },
+        loop="q4_deform",
+        crash="q3_dilation",
+        deleted_checks=frozenset({"q2_recurrence", "q6_loops"}),
+    ),
 }
 INFINITE_LOOP = "while True:  # waiting for an answer that never comes\n    pass\n"
 CRASH = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # the kernel dies\n"
@@ -134,34 +154,36 @@ def text(nb) -> str:
 
 
 def students(unit: str) -> list[Student]:
-    r = Release(unit)
+    """The class's notebooks for ``unit`` (each unit has a :data:`DEMOS` entry)."""
+    if unit not in DEMOS:
+        raise KeyError(f"no demo students for {unit}: add a UnitDemo for it to DEMOS in {__file__}")
+    demo, r = DEMOS[unit], Release(unit)
     name = f"{unit}.ipynb"
     perfect = r.filled()
 
-    partial = r.filled(keep_blank={"q4_bilinear", "q4_deform", "q6_loops", "q6_im2col", "q7_transposed",
-                                   "q8_running", "q8_dropout"})
+    partial = r.filled(keep_blank=demo.blank)
     for cell in partial.cells:  # saved outputs that claim success: never trusted, the notebook is re-run
         if cell.cell_type == "code" and CHECK.fullmatch(cell.source):
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="All tests passed!\n")]
             cell.execution_count = 1
 
     loop = r.filled()
-    loop_cell = r.cell_of("q4_deform")
+    loop_cell = r.cell_of(demo.loop)
     loop.cells[loop_cell].source = INFINITE_LOOP
     crash = r.filled()
-    crash.cells[r.cell_of("q3_dilation")].source += CRASH
+    crash.cells[r.cell_of(demo.crash)].source += CRASH
     deleted = r.filled()
     deleted.cells = [c for c in deleted.cells
                      if not (c.cell_type == "code" and CHECK.fullmatch(c.source)
-                             and CHECK.fullmatch(c.source).group(1) in {"q2_recurrence", "q6_loops"})]
+                             and CHECK.fullmatch(c.source).group(1) in demo.deleted_checks)]
     broken = text(perfect)
 
     return [
         Student("ada", "ok", {name: text(perfect)}),
         Student("ben", "ok", {name: text(partial)}),
         Student("cleo", "ok", {name: text(r.nb)}),
-        Student("dev", "ok", {name: text(r.filled(overrides=WRONG))}),
-        Student("eve", "ok", {name: text(r.filled(overrides=EXCEPTION))}),
+        Student("dev", "ok", {name: text(r.filled(overrides=demo.wrong))}),
+        Student("eve", "ok", {name: text(r.filled(overrides=demo.exception))}),
         Student("finn", "timeout", {name: text(loop)}, skip_cells={loop_cell}),
         Student("gus", "crashed", {name: text(crash)}),
         Student("hana", "unreadable", {name: broken[: len(broken) // 2]}),
@@ -201,7 +223,7 @@ def expected_score(student: Student, unit: str, tests_dir: Path) -> float:
     return score
 
 
-def main(submissions: Path = SUBMISSIONS, expected: Path = EXPECTED) -> None:
+def main(submissions: Path = SUBMISSIONS, expected: Path = EXPECTED, units: list[str] | None = None) -> None:
     """Write the class into ``submissions`` and its expected grades into ``expected``."""
     os.environ.setdefault("CNN_COURSE_FAST", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -210,7 +232,7 @@ def main(submissions: Path = SUBMISSIONS, expected: Path = EXPECTED) -> None:
     shutil.rmtree(submissions, ignore_errors=True)
     rows = []
     import tempfile
-    for unit in config.released_units():
+    for unit in units or config.released_units():
         with tempfile.TemporaryDirectory() as tmp:
             master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
             build_otter(master, Path(tmp) / "build", Path(tmp) / "notebooks")
