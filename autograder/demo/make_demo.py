@@ -89,6 +89,43 @@ DEMOS: dict[str, UnitDemo] = {
         crash="q3_dilation",
         deleted_checks=frozenset({"q2_recurrence", "q6_loops"}),
     ),
+    "02_blocks": UnitDemo(
+        blank=frozenset({"q4_grouped", "q4_branches", "q4_count", "q5_block", "q6_inverted_residual",
+                         "q6_se", "q7_rf"}),
+        wrong={
+            "q1_vgg_params": """
+                def stack_params(channels, kernel_size, num_layers, bias=False):
+                    return num_layers * (channels * channels * kernel_size * kernel_size + channels)  # bias always
+            """,
+            "q3_costs": """
+                macs_basic_256 = 2 * 256 * 9 * 256 * 56 * 56
+                macs_bottleneck_256 = (256 * 64 + 64 * 9 * 64 + 64 * 256) * 56 * 56
+                macs_v1 = 256 * 128 * 56 * 56 + (128 * 9 * 128 + 128 * 512 + 256 * 512) * 28 * 28  # v1 and v1.5 swapped
+                macs_v1_5 = (256 * 128 + 128 * 9 * 128 + 128 * 512 + 256 * 512) * 28 * 28
+            """,
+            "q5_ratio": """
+                def separable_macs(c_in, c_out, kernel_size, h_out, w_out):
+                    return (kernel_size * kernel_size * c_in + c_in * c_out) * h_out * w_out
+
+                def separable_ratio(c_out, kernel_size):
+                    return 1 / kernel_size ** 2  # the pointwise part forgotten
+            """,
+        },
+        exception={
+            "q2_numbers": """
+                out_channels_3a = 64 + 128 + 32 + 32
+                naive_out_channels = 64 + 128 + 32 + 192
+                naive_macs = naive_branch_macs * 28 * 28  # a name never defined
+            """,
+            "q4_grouped": """
+                def grouped_conv_by_groups(x, weight, groups, padding=0):
+                    return F.conv2d(x, weight, padding=padding)  # weight has C_in/G input channels: raises
+            """,
+        },
+        loop="q5_block",
+        crash="q2_costs",
+        deleted_checks=frozenset({"q1_vgg_numbers", "q3_bottleneck"}),
+    ),
 }
 INFINITE_LOOP = "while True:  # waiting for an answer that never comes\n    pass\n"
 CRASH = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # the kernel dies\n"
