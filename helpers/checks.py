@@ -118,6 +118,64 @@ def cmp(name: str, mine: torch.Tensor, reference: torch.Tensor) -> bool:
     return approx
 
 
+# --- blocks: the reference's weights in the student's module --------------------------------
+
+def randomized(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """``module`` in float64 and eval mode with random weights and batch-norm statistics, so that no
+    default value (a weight of 1, a running variance of 1) can hide a mistake."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key, t in module.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5 if key.endswith("running_var")
+                        else 0.5 * torch.randn(t.shape, generator=g))
+    return module.double().eval()
+
+
+def _block_mistake(ours: dict, theirs: dict, missing: list, extra: list, wrong: list) -> str:
+    """The likely mistake behind a state_dict that does not load (unit 02's blocks)."""
+    def conv_layers(keys):  # the children of an inverted residual's `conv` that hold parameters
+        return {k.split(".conv.")[-1].split(".")[0] for k in ("." + k for k in keys) if ".conv." in k}
+
+    if missing and all("downsample" in k.split(".") for k in missing):
+        return (": projection shortcut missing: the block changes channels or resolution, so its shortcut "
+                "needs `downsample` (a 1x1 conv with the block's stride, then batch norm)")
+    if extra and all("downsample" in k.split(".") for k in extra):
+        return (": projection where none is needed: with stride 1 and as many channels out as in, "
+                "the shortcut is the identity (no parameters)")
+    if any(k.endswith(".bias") and k[:-5] + ".weight" in ours and ours[k[:-5] + ".weight"].ndim == 4 for k in extra):
+        return ": a convolution has a bias, but a batch norm follows it, so it has none (bias=False)"
+    if len(conv_layers(ours)) > len(conv_layers(theirs)):
+        return ": `conv` has a layer too many: with expand_ratio == 1 there is no expansion convolution"
+    if 0 < len(conv_layers(ours)) < len(conv_layers(theirs)):
+        return ": `conv` lacks a layer: with expand_ratio != 1 the block starts with a 1x1 expansion (ConvNormAct)"
+    if any(theirs[k].ndim == 4 and theirs[k].shape[1] == 1 and ours[k].shape[1] != 1
+           and ours[k].shape[2:] == theirs[k].shape[2:] for k in wrong):
+        return ": groups forgotten: a depthwise convolution has groups = channels, its weight is (C, 1, k, k)"
+    return ""
+
+
+def load_reference_weights(mine, ref: torch.nn.Module, what: str, reveal: bool = True) -> torch.nn.Module:
+    """Load ``ref``'s weights into the student's module with ``strict=True`` (float64, eval mode), or
+    fail naming the likely mistake; with ``reveal=False`` the reference's names and shapes stay hidden."""
+    if not isinstance(mine, torch.nn.Module):
+        _fail(f"{what}: expected an nn.Module, got {type(mine).__name__}")
+    mine = mine.double().eval()
+    theirs, ours = ref.state_dict(), mine.state_dict()
+    missing, extra = sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))
+    wrong = [k for k in theirs if k in ours and tuple(ours[k].shape) != tuple(theirs[k].shape)]
+    if not (missing or extra or wrong):
+        mine.load_state_dict(theirs, strict=True)
+        return mine
+    if reveal:
+        shapes = ", ".join(f"{k} (yours {tuple(ours[k].shape)}, reference {tuple(theirs[k].shape)})" for k in wrong)
+        detail = f" (missing: {missing}; unexpected: {extra}; shapes differ: {shapes or 'none'})"
+    else:
+        detail = " (parameter names or shapes differ)"
+    _fail(f"{what}: the reference block's weights do not load into yours with strict=True{detail}"
+          + _block_mistake(ours, theirs, missing, extra, wrong), reveal)
+
+
 # --- shortcuts -----------------------------------------------------------------------------
 
 # aten operators behind the library routines students re-implement, by the name a question uses.

@@ -510,3 +510,58 @@ def test_public_failures_say_hidden_tests_run_at_grading_and_hidden_ones_do_not(
     with pytest.raises(checks.CheckFailed) as hidden:
         checks.check_int("answer", 3, 4, reveal=False)
     assert checks.HIDDEN_NOTE not in str(hidden.value) and "4" not in str(hidden.value)
+
+
+# --- loading a reference block's weights into the student's module ------------------------------
+
+def _my_basic_block(projection: bool, bias: bool = False) -> nn.Module:
+    """A hand-made basic block with torchvision's parameter names."""
+    block = nn.Module()
+    block.conv1 = nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=bias)
+    block.bn1 = nn.BatchNorm2d(32)
+    block.conv2 = nn.Conv2d(32, 32, 3, padding=1, bias=False)
+    block.bn2 = nn.BatchNorm2d(32)
+    if projection:
+        block.downsample = nn.Sequential(nn.Conv2d(16, 32, 1, stride=2, bias=False), nn.BatchNorm2d(32))
+    return block
+
+
+def _reference() -> nn.Module:
+    from torchvision.models.resnet import BasicBlock, conv1x1
+
+    down = nn.Sequential(conv1x1(16, 32, 2), nn.BatchNorm2d(32))
+    return checks.randomized(BasicBlock(16, 32, stride=2, downsample=down), seed=0)
+
+
+def test_randomized_sets_float64_eval_and_random_statistics():
+    ref = _reference()
+    assert not ref.training and ref.conv1.weight.dtype == torch.float64
+    assert not torch.equal(ref.bn1.running_var, torch.ones(32, dtype=torch.float64))
+    assert (ref.bn1.running_var > 0).all()
+
+
+def test_load_reference_weights_loads_a_matching_module():
+    ref = _reference()
+    mine = checks.load_reference_weights(_my_basic_block(projection=True), ref, "MyBasicBlock")
+    assert torch.equal(mine.conv1.weight, ref.conv1.weight) and mine.conv1.weight.dtype == torch.float64
+
+
+@pytest.mark.parametrize("module, mistake", [
+    (_my_basic_block(projection=False), "projection shortcut missing"),
+    (_my_basic_block(projection=True, bias=True), "has a bias"),
+])
+def test_load_reference_weights_names_the_likely_mistake(module, mistake):
+    with pytest.raises(checks.CheckFailed, match=mistake) as err:
+        checks.load_reference_weights(module, _reference(), "MyBasicBlock")
+    assert "missing" in str(err.value) or "unexpected" in str(err.value)
+
+
+def test_load_reference_weights_hides_names_when_hidden():
+    with pytest.raises(checks.CheckFailed) as err:
+        checks.load_reference_weights(_my_basic_block(projection=False), _reference(), "block", reveal=False)
+    assert "downsample.0.weight" not in str(err.value) and checks.HIDDEN_NOTE not in str(err.value)
+
+
+def test_load_reference_weights_refuses_a_non_module():
+    with pytest.raises(checks.CheckFailed, match="expected an nn.Module"):
+        checks.load_reference_weights(None, _reference(), "MyBasicBlock")
