@@ -48,3 +48,36 @@ def run_question(path: Path, env: dict) -> dict[str, bool]:
 def hidden_tests(path: Path) -> set[str]:
     tf = ExceptionTestFile.from_file(str(path))
     return {tc.body.test_func.__name__ for tc in tf.test_cases if tc.hidden}
+
+
+def build_tests_dir(unit: str, out: Path) -> Path:
+    """Build ``unit``'s otter autograder into ``out``; return its tests folder (hidden tests included)."""
+    from autograder.release import build_otter
+
+    build_otter(master(unit), out / "build", out / "notebooks")
+    return out / "build" / "dist" / "autograder" / "tests"
+
+
+def failing_cases(env: dict, tests_dir: Path) -> dict[str, list[str]]:
+    """question -> the test cases ``env`` fails (questions it passes left out)."""
+    failed = {q: [t for t, ok in run_question(p, dict(env)).items() if not ok]
+              for q, p in test_files(tests_dir).items()}
+    return {q: f for q, f in failed.items() if f}
+
+
+def mutant_results(env: dict, tests_dir: Path, question: str, code: str) -> dict[str, bool]:
+    """Run ``question``'s tests after ``code`` (a wrong answer) replaced the right one in ``env``."""
+    import textwrap
+
+    env = dict(env)
+    exec(textwrap.dedent(code), env)  # noqa: S102
+    return run_question(test_files(tests_dir)[question], env)
+
+
+def uncaught_hidden_tests(env: dict, tests_dir: Path, mutants: dict[str, tuple[str, str]]) -> set[str]:
+    """Hidden tests that no mutant fails."""
+    caught: set[str] = set()
+    for question, code in mutants.values():
+        caught |= {t for t, ok in mutant_results(env, tests_dir, question, code).items() if not ok}
+    hidden = set().union(*(hidden_tests(p) for p in test_files(tests_dir).values()))
+    return hidden - caught

@@ -2,7 +2,6 @@
 plausible wrong answer (a mutant), run in-process against otter's own test files."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
@@ -218,46 +217,25 @@ MUTANTS: dict[str, tuple[str, str]] = {
 
 
 @pytest.fixture(scope="module")
-def master():
-    return course.master(UNIT)
-
-
-@pytest.fixture(scope="module")
-def solution_env(master):
-    return course.solution_namespace(master)
+def solution_env():
+    return course.solution_namespace(course.master(UNIT))
 
 
 @pytest.fixture(scope="module")
 def tests_dir(tmp_path_factory):
-    from autograder.release import build_otter
-    out = tmp_path_factory.mktemp("otter")
-    build_otter(course.master(UNIT), out / "build", out / "notebooks")
-    return out / "build" / "dist" / "autograder" / "tests"
+    return course.build_tests_dir(UNIT, tmp_path_factory.mktemp("otter"))
 
 
 def test_solutions_pass_every_test_case(solution_env, tests_dir):
-    failed = {q: [t for t, ok in course.run_question(p, dict(solution_env)).items() if not ok]
-              for q, p in course.test_files(tests_dir).items()}
-    assert {q: f for q, f in failed.items() if f} == {}
-
-
-def mutant_results(env: dict, tests_dir, question: str, code: str) -> dict[str, bool]:
-    env = dict(env)
-    exec(textwrap.dedent(code), env)  # noqa: S102
-    return course.run_question(course.test_files(tests_dir)[question], env)
+    assert course.failing_cases(solution_env, tests_dir) == {}
 
 
 @pytest.mark.parametrize("name", MUTANTS)
 def test_mutant_loses_points(name, solution_env, tests_dir):
     question, code = MUTANTS[name]
-    results = mutant_results(solution_env, tests_dir, question, code)
+    results = course.mutant_results(solution_env, tests_dir, question, code)
     assert not all(results.values()), f"{name!r} passes every test of {question}"
 
 
 def test_every_hidden_test_fails_for_some_mutant(solution_env, tests_dir):
-    caught: set[str] = set()
-    for question, code in MUTANTS.values():
-        results = mutant_results(solution_env, tests_dir, question, code)
-        caught |= {t for t, ok in results.items() if not ok}
-    hidden = set().union(*(course.hidden_tests(p) for p in course.test_files(tests_dir).values()))
-    assert hidden - caught == set()
+    assert course.uncaught_hidden_tests(solution_env, tests_dir, MUTANTS) == set()
