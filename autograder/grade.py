@@ -35,6 +35,9 @@ class Submission:
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     detail: str = ""
+    code_chars: int = 0  # how much code it runs: the longest are started first
+
+
 
 
 def candidates(folder: Path, unit: str) -> list[Path]:
@@ -43,15 +46,15 @@ def candidates(folder: Path, unit: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and pattern.match(p.name))
 
 
-def readable(path: Path) -> str:
-    """'' when ``path`` is a notebook we can execute, else why not."""
+def readable(path: Path) -> tuple[str, int]:
+    """('', characters of code) when ``path`` is a notebook we can execute, else (why not, 0)."""
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as e:  # noqa: BLE001 - any unreadable file is a status, not a crash
-        return f"not a notebook: {type(e).__name__}: {str(e)[:200]}"
+        return f"not a notebook: {type(e).__name__}: {str(e)[:200]}", 0
     if not isinstance(nb.get("cells"), list):
-        return "not a notebook: no cells"
-    return ""
+        return "not a notebook: no cells", 0
+    return "", sum(len(c.get("source", "")) for c in nb.cells if c.get("cell_type") == "code")
 
 
 def discover(root: Path, units: list[str]) -> list[Submission]:
@@ -69,9 +72,10 @@ def discover(root: Path, units: list[str]) -> list[Submission]:
                                         detail="several candidates: " + ", ".join(p.name for p in paths)))
             else:
                 (path,) = paths
-                why = readable(path)
+                why, code_chars = readable(path)
                 warnings = [] if path.name == f"{unit}.ipynb" else [f"graded {path.name!r} (a renamed copy)"]
-                found.append(Submission(folder.name, unit, "unreadable" if why else "ok", path, warnings, why))
+                found.append(Submission(folder.name, unit, "unreadable" if why else "ok", path, warnings, why,
+                                        code_chars))
     return found
 
 
@@ -181,7 +185,8 @@ def grade(submissions: Path, out: Path, *, backend: str = "otter", jobs: int | N
     out.mkdir(parents=True, exist_ok=True)
 
     results: list[UnitResult] = [not_graded(s, tests[s.unit].max_score) for s in subs if s.status != "ok"]
-    todo = [s for s in subs if s.status == "ok"]
+    # Longest first, so that the last notebooks to finish are short ones and no core idles long.
+    todo = sorted((s for s in subs if s.status == "ok"), key=lambda s: -s.code_chars)
     with tempfile.TemporaryDirectory(prefix="cnn-course-grade-") as scratch:
         if backend == "otter":
             work = lambda s: grade_one_otter(s, tests[s.unit], limits, Path(scratch))  # noqa: E731

@@ -22,6 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from autograder.kernel import GradingKernelManager
 from autograder.results import CaseResult, QuestionResult, UnitResult
 
 MEMORY_MARKERS = ("MemoryError", "can't allocate memory", "out of memory", "Cannot allocate memory")
@@ -101,6 +102,7 @@ def grade(job: dict) -> UnitResult:
                                              "evalue": f"cell ran longer than {job['cell_seconds']} s",
                                              "traceback": []},
                            allow_errors=True, kernel_name="python3", startup_timeout=120,
+                           kernel_manager_class=GradingKernelManager,
                            resources={"metadata": {"path": str(workdir)}})
     client.output_budget = int(job["output_bytes"])
     cases: list[dict] = []
