@@ -16,6 +16,9 @@ Introduced in notebooks/02_blocks.ipynb:
 * section 6, MBConv: :class:`InvertedResidual`, :class:`SqueezeExcitation`,
   :class:`StochasticDepth`, :func:`make_divisible`, :class:`MBConvConfig`, :class:`MBConv`
 
+Introduced in notebooks/03_architectures.ipynb, with the architectures of
+:mod:`helpers.models`: ConvNeXt's :class:`CNBlock`, :class:`LayerNorm2d`, :class:`Permute`.
+
 Shapes follow PyTorch: ``N`` batch, ``C`` channels, ``H, W`` height and width.
 """
 from __future__ import annotations
@@ -32,12 +35,15 @@ __all__ = [
     "BasicBlock",
     "BasicConv2d",
     "Bottleneck",
+    "CNBlock",
     "ConvNormAct",
     "DepthwiseSeparable",
     "InceptionBlock",
     "InvertedResidual",
+    "LayerNorm2d",
     "MBConv",
     "MBConvConfig",
+    "Permute",
     "SqueezeExcitation",
     "StochasticDepth",
     "conv1x1",
@@ -628,4 +634,91 @@ class MBConv(nn.Module):
         if self.use_res_connect:
             result = self.stochastic_depth(result)
             result += x
+        return result
+
+
+# --------------------------------------------------------------------------
+# ConvNeXt (unit 03): a ResNet block redrawn with a Transformer's habits
+# --------------------------------------------------------------------------
+
+class Permute(nn.Module):
+    """Reorder the dimensions of a tensor, as a module (so it can sit in an ``nn.Sequential``).
+
+    ConvNeXt's block moves channels last for its LayerNorm and its two linear
+    layers, then back. Same as ``torchvision.ops.misc.Permute``.
+
+    Shapes: x (Tensor[...]) -> ``x.permute(*dims)``.
+
+    Introduced in notebooks/03_architectures.ipynb (ConvNeXt).
+    """
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.permute(x, self.dims)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a channels-first image, each pixel on its own.
+
+    Liu et al. 2022 ("A ConvNet for the 2020s", section 2.6) swap Batch Norm for
+    Layer Norm; on an ``(N, C, H, W)`` tensor that means normalising the ``C``
+    numbers of each pixel, which ``nn.LayerNorm(C)`` does once ``C`` is the last
+    dimension. Same parameters (``weight``, ``bias`` of shape ``(C,)``) and output as
+    ``torchvision.models.convnext.LayerNorm2d``.
+
+    Shapes: x (Tensor[N, C, H, W]) -> Tensor[N, C, H, W].
+
+    Introduced in notebooks/03_architectures.ipynb (ConvNeXt).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)                       # (N, H, W, C)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)                    # (N, C, H, W)
+
+
+class CNBlock(nn.Module):
+    """The ConvNeXt block (Liu et al. 2022, "A ConvNet for the 2020s", Fig. 4 right).
+
+    A residual block whose branch is: depthwise 7x7 conv (with bias), LayerNorm,
+    1x1 expanding 4x, GELU, 1x1 back down; the 1x1s are ``nn.Linear`` layers on
+    channels-last pixels, which is the same product. Each step is one of the
+    paper's "modernisations" of a ResNet block: the large depthwise kernel
+    (section 2.4), the inverted bottleneck of MobileNet V2 (2.3), fewer norms and
+    activations, LayerNorm for Batch Norm and GELU for ReLU (2.6). The branch is
+    scaled per channel by ``layer_scale`` (Touvron et al. 2021, initialised at
+    1e-6, so each block starts near the identity) and dropped at random by
+    :class:`StochasticDepth` in training.
+
+    Same constructor and children as ``torchvision.models.convnext.CNBlock``.
+
+    Shapes: x (Tensor[N, dim, H, W]) -> Tensor[N, dim, H, W].
+
+    Introduced in notebooks/03_architectures.ipynb (ConvNeXt).
+    """
+
+    def __init__(self, dim: int, layer_scale: float, stochastic_depth_prob: float,
+                 norm_layer: Optional[Callable[..., nn.Module]] = None) -> None:
+        super().__init__()
+        if norm_layer is None:
+            norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        self.block = nn.Sequential(
+            nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True),   # (N, dim, H, W)
+            Permute([0, 2, 3, 1]),                                                  # (N, H, W, dim)
+            norm_layer(dim),
+            nn.Linear(dim, 4 * dim),                                                # (N, H, W, 4*dim)
+            nn.GELU(),
+            nn.Linear(4 * dim, dim),                                                # (N, H, W, dim)
+            Permute([0, 3, 1, 2]),                                                  # (N, dim, H, W)
+        )
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+
+    def forward(self, x: Tensor) -> Tensor:
+        result = self.layer_scale * self.block(x)       # (N, dim, H, W), scaled per channel
+        result = self.stochastic_depth(result)
+        result += x
         return result
