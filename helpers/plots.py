@@ -1,4 +1,4 @@
-"""The figures of unit 01 (layers): each function draws one figure and returns it.
+"""The course's figures: each function draws one figure and returns it.
 
 Nothing here calls ``plt.show()``: in a notebook a returned figure displays on
 its own (assign it, ``fig = plot_...()``, or end the line with ``;`` to see it
@@ -12,6 +12,10 @@ Introduced in notebooks/01_layers.ipynb:
 * section 6, how a convolution is computed: :func:`plot_conv_timing`
 * section 7, up-sampling: :func:`plot_checkerboard`
 * section 8, normalization: :func:`plot_norm_axes`
+
+and in notebooks/04_efficiency.ipynb: :func:`plot_cost_breakdown` (section 1),
+:func:`plot_pareto` (section 2), :func:`plot_batch_sweep` (section 3) and
+:func:`plot_roofline` (section 4).
 """
 from __future__ import annotations
 
@@ -27,12 +31,16 @@ from helpers._args import check_int
 from helpers.layers import NORM_AXES, conv_transpose2d
 
 __all__ = [
+    "plot_batch_sweep",
     "plot_checkerboard",
     "plot_conv_timing",
+    "plot_cost_breakdown",
     "plot_deformable_points",
     "plot_dilated_grid",
     "plot_norm_axes",
+    "plot_pareto",
     "plot_receptive_field_heatmap",
+    "plot_roofline",
 ]
 
 _GRID = "#bbbbbb"
@@ -328,5 +336,169 @@ def plot_conv_timing(results: Mapping[str, object]) -> Figure:
                 ha="center", va="bottom", fontsize=8)
     ax.set_ylim(fastest / 3, max(seconds) * 10)
     ax.set_title(f"the same convolution, {len(names)} implementations")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- #
+# Unit 04 (efficiency)
+# --------------------------------------------------------------------------- #
+def _positive_numbers(name: str, values, n: int | None = None, allow_zero: bool = False) -> np.ndarray:
+    """``values`` as a 1-D float array of finite numbers > 0 (>= 0 with ``allow_zero``), of length ``n``."""
+    array = _as_array(values, name).reshape(-1)
+    if n is not None and array.size != n:
+        raise ValueError(f"{name} must hold {n} values (one per name), got {array.size}")
+    bad = ~np.isfinite(array) | ((array < 0) if allow_zero else (array <= 0))
+    if bad.any():
+        rule = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be {rule} finite numbers, got {array[bad][0]!r}")
+    return array
+
+
+def plot_cost_breakdown(names, params, macs, title: str = "where the cost lives") -> Figure:
+    """Two bar charts side by side: parameters and MACs per stage (or layer), as shares of the total.
+
+    Args:
+        names: one label per bar, e.g. ``["conv1", "layer1", ..., "fc"]``.
+        params, macs: the counts, in the same order (``helpers.count_params`` of each
+            stage, ``helpers.counting.macs_by_module``).
+
+    Returns:
+        Figure with two axes; each bar is labelled with its share in percent.
+
+    Introduced in notebooks/04_efficiency.ipynb, section 1.
+    """
+    names = [str(n) for n in names]
+    if not names:
+        raise ValueError("names must name at least one stage")
+    columns = [("parameters", _positive_numbers("params", params, len(names), allow_zero=True)),
+               ("MACs", _positive_numbers("macs", macs, len(names), allow_zero=True))]
+    fig, axes = plt.subplots(1, 2, figsize=(max(7.0, 1.1 * len(names) + 3), 3.6), sharey=False)
+    for ax, (what, values) in zip(axes, columns):
+        total = values.sum()
+        share = 100 * values / total if total > 0 else values
+        bars = ax.bar(names, share, color="#1f77b4" if what == "MACs" else "#ff7f0e")
+        for bar, s in zip(bars, share):
+            ax.text(bar.get_x() + bar.get_width() / 2, s, f"{s:.0f}%", ha="center", va="bottom", fontsize=8)
+        ax.set_ylabel(f"share of {what} (%)")
+        ax.set_title(f"{what}: {total:,.0f} in all")
+        ax.tick_params(axis="x", rotation=45)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pareto(names, costs, scores, front=None, *, cost_label: str = "GMACs", score_label: str = "top-1 accuracy (%)",
+                log_cost: bool = True) -> Figure:
+    """Accuracy against cost for a model zoo, with the Pareto front drawn and its models named.
+
+    Args:
+        names, costs, scores: one entry per model (e.g. torchvision's published
+            ``_ops`` in GMACs and ``acc@1``).
+        front: indices of the front (``helpers.bench.pareto_front(costs, scores)`` when None).
+
+    Returns:
+        Figure with one axes; log-scale cost by default.
+
+    Introduced in notebooks/04_efficiency.ipynb, section 2.
+    """
+    from helpers.bench import pareto_front  # plots draws; bench computes
+
+    names = [str(n) for n in names]
+    costs = _positive_numbers("costs", costs, len(names))
+    scores = _as_array(scores, "scores").reshape(-1)
+    if scores.size != len(names):
+        raise ValueError(f"scores must hold {len(names)} values (one per name), got {scores.size}")
+    front = list(pareto_front(costs.tolist(), scores.tolist()) if front is None else front)
+    if any(not 0 <= i < len(names) for i in front):
+        raise ValueError(f"front must hold indices between 0 and {len(names) - 1}, got {front}")
+    front = sorted(front, key=lambda i: costs[i])
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.scatter(costs, scores, s=18, color="#999999", label="published models")
+    ax.plot(costs[front], scores[front], "-o", color="#d62728", ms=5, label="Pareto front")
+    for i in front:
+        ax.annotate(names[i], (costs[i], scores[i]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    if log_cost:
+        ax.set_xscale("log")
+    ax.set_xlabel(cost_label + (" (log scale)" if log_cost else ""))
+    ax.set_ylabel(score_label)
+    ax.set_title(f"{len(names)} models, {len(front)} on the front")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_roofline(peak_flops: float, bandwidth: float, points: Mapping[str, tuple[float, float]] | None = None) -> Figure:
+    """The roofline of a device, ``min(peak, intensity * bandwidth)``, with layers placed on it.
+
+    Args:
+        peak_flops: FLOP/s (``helpers.bench.peak_matmul_flops``).
+        bandwidth: bytes/s (``helpers.bench.copy_bandwidth``).
+        points: name -> ``(arithmetic intensity in FLOP/byte, achieved FLOP/s)``.
+
+    Returns:
+        Figure with one log-log axes; the ridge point ``peak / bandwidth`` is marked.
+
+    Introduced in notebooks/04_efficiency.ipynb, section 4.
+    """
+    peak = float(_positive_numbers("peak_flops", [peak_flops])[0])
+    bw = float(_positive_numbers("bandwidth", [bandwidth])[0])
+    points = dict(points or {})
+    for name, value in points.items():
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise ValueError(f"points[{name!r}] must be an (intensity, achieved FLOP/s) pair, got {value!r}")
+        _positive_numbers(f"points[{name!r}]", value)
+    ridge = peak / bw
+    low = min([ridge / 100] + [p[0] / 3 for p in points.values()])
+    high = max([ridge * 100] + [p[0] * 3 for p in points.values()])
+    x = np.geomspace(low, high, 200)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(x, np.minimum(peak, x * bw), color="black", lw=2, label="roofline")
+    ax.axvline(ridge, color="#999999", ls="--", lw=1)
+    ax.text(ridge, peak / 30, f" ridge {ridge:.3g} FLOP/B", fontsize=8, color="#555555")
+    for k, (name, (intensity, achieved)) in enumerate(points.items()):
+        ax.scatter([intensity], [achieved], s=40, color=plt.cm.tab10(k % 10), zorder=3, label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
+    ax.set_ylabel("FLOP/s")
+    ax.set_title(f"peak {peak / 1e9:.3g} GFLOP/s, bandwidth {bw / 1e9:.3g} GB/s")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def plot_batch_sweep(results: Mapping[int, object], title: str = "batch-size sweep") -> Figure:
+    """Latency per batch and throughput (images/s) against the batch size.
+
+    Args:
+        results: batch size -> time of one batch in seconds (a number, repeats, or a
+            ``helpers.bench.Timing``, whose median is used), as
+            ``helpers.bench.throughput`` returns.
+
+    Returns:
+        Figure with two axes: latency (s per batch) and throughput (images per second).
+
+    Introduced in notebooks/04_efficiency.ipynb, section 3.
+    """
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("results must be a non-empty dict of batch size -> seconds")
+    batches = [check_int("batch size", b, minimum=1) for b in results]
+    seconds = np.array([_seconds(str(b), results[b]) for b in results])
+    order = np.argsort(batches)
+    batches, seconds = np.array(batches)[order], seconds[order]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    left.plot(batches, seconds * 1e3, "-o")
+    left.set_xlabel("batch size")
+    left.set_ylabel("latency (ms per batch)")
+    right.plot(batches, batches / seconds, "-o", color="#2ca02c")
+    right.set_xlabel("batch size")
+    right.set_ylabel("throughput (images/s)")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

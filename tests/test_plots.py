@@ -131,3 +131,56 @@ def test_plot_conv_timing_accepts_numbers_and_repeats():
 def test_plot_conv_timing_rejects_bad_results(results, match):
     with pytest.raises(ValueError, match=match):
         plot_conv_timing(results)
+
+
+# --------------------------------------------------------------------------- unit 04
+from helpers.bench import Timing  # noqa: E402
+from helpers.plots import plot_batch_sweep, plot_cost_breakdown, plot_pareto, plot_roofline  # noqa: E402
+
+
+def test_plot_cost_breakdown_shows_shares():
+    fig = plot_cost_breakdown(["a", "b", "c"], [10, 30, 60], [50, 50, 0])
+    assert_renders(fig, 2)
+    params, macs = fig.axes
+    assert [round(p.get_height()) for p in params.patches] == [10, 30, 60]
+    assert [round(p.get_height()) for p in macs.patches] == [50, 50, 0]
+    with pytest.raises(ValueError, match=r"macs must hold 3 values \(one per name\), got 2"):
+        plot_cost_breakdown(["a", "b", "c"], [1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="params must be non-negative finite numbers"):
+        plot_cost_breakdown(["a"], [-1], [1])
+
+
+def test_plot_pareto_draws_the_front():
+    names, costs, scores = ["a", "b", "c", "d"], [1.0, 2.0, 3.0, 4.0], [70.0, 69.0, 75.0, 76.0]
+    fig = plot_pareto(names, costs, scores)
+    assert_renders(fig, 1)
+    ax = fig.axes[0]
+    front_line = ax.lines[0]
+    assert list(front_line.get_xdata()) == [1.0, 3.0, 4.0]          # b is dominated by a
+    assert sorted(t.get_text() for t in ax.texts) == ["a", "c", "d"]
+    assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="front must hold indices between 0 and 3"):
+        plot_pareto(names, costs, scores, front=[7])
+    with pytest.raises(ValueError, match="costs must be positive finite numbers"):
+        plot_pareto(["a"], [0.0], [1.0])
+
+
+def test_plot_roofline_marks_the_ridge_and_points():
+    fig = plot_roofline(1e12, 1e11, {"dense": (100.0, 5e11), "depthwise": (2.0, 1e11)})
+    assert_renders(fig, 1)
+    ax = fig.axes[0]
+    roof = ax.lines[0]
+    assert max(roof.get_ydata()) == pytest.approx(1e12) and min(roof.get_ydata()) < 1e12
+    assert len(ax.collections) == 2 and "ridge 10 FLOP/B" in " ".join(t.get_text() for t in ax.texts)
+    with pytest.raises(ValueError, match=r"points\['x'\] must be an \(intensity, achieved FLOP/s\) pair"):
+        plot_roofline(1e12, 1e11, {"x": 3.0})
+
+
+def test_plot_batch_sweep_takes_timings():
+    fig = plot_batch_sweep({4: Timing((0.4, 0.5, 0.4), 1), 1: 0.2, 2: [0.3, 0.3]})
+    assert_renders(fig, 2)
+    latency, throughput = fig.axes
+    assert list(latency.lines[0].get_xdata()) == [1, 2, 4]
+    assert list(throughput.lines[0].get_ydata()) == pytest.approx([5.0, 2 / 0.3, 10.0])
+    with pytest.raises(ValueError, match="batch size must be positive"):
+        plot_batch_sweep({0: 0.1})
