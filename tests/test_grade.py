@@ -58,8 +58,11 @@ def test_every_student_and_unit_has_a_feedback_page_and_question_rows(graded):
 
 
 def hidden_fingerprints(unit: str) -> tuple[list[str], list[str]]:
-    """Names of the unit's hidden tests, and their distinctive source lines (no public test shares them)."""
-    names, lines, public = [], [], set()
+    """Names of the unit's hidden tests, and their distinctive source lines (no public test and no line
+    of the student notebook shares them: a hidden test may rebuild a network the notebook defines)."""
+    student = nbformat.read(config.NOTEBOOKS / f"{unit}.ipynb", as_version=4)
+    names, lines = [], []
+    public = {line.strip() for c in student.cells if c.cell_type == "code" for line in c.source.splitlines()}
     for q in read_master(config.SOLUTIONS / f"{unit}.ipynb").questions:
         for t in q.tests:
             body = [line.strip() for line in t.body.splitlines()[1:]]

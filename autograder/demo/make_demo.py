@@ -126,6 +126,117 @@ DEMOS: dict[str, UnitDemo] = {
         crash="q2_costs",
         deleted_checks=frozenset({"q1_vgg_numbers", "q3_bottleneck"}),
     ),
+    "03_architectures": UnitDemo(
+        blank=frozenset({"q1_alexnet", "q2_paper_vs_torchvision", "q5_plan", "q6_block", "q6_numbers",
+                         "q7_rf", "q7_global"}),
+        wrong={
+            "q3_costs": """
+                resnet_params = {name: helpers.count_params(on_meta(my_resnet, name)) for name in RESNET_STAGES}
+
+
+                def to_v1(net):
+                    return net  # the stride left on the 3x3: still v1.5
+            """,
+            "q4_mobilenet": """
+                class MyMobileNetV2(nn.Module):
+                    def __init__(self, width_mult=1.0, num_classes=1000, dropout=0.2):
+                        super().__init__()
+                        in_channels, last = int(32 * width_mult), int(1280 * max(1.0, width_mult))  # not rounded to 8
+                        layers = [ConvNormAct(3, in_channels, stride=2, activation_layer=nn.ReLU6)]
+                        for t, c, n, s in MOBILENET_V2_SETTINGS:
+                            for i in range(n):
+                                layers.append(tv_mobilenetv2.InvertedResidual(in_channels, int(c * width_mult),
+                                                                              s if i == 0 else 1, expand_ratio=t))
+                                in_channels = int(c * width_mult)
+                        layers.append(ConvNormAct(in_channels, last, kernel_size=1, activation_layer=nn.ReLU6))
+                        self.features = nn.Sequential(*layers)
+                        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
+
+                    def forward(self, x):
+                        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+            """,
+            "q5_compound": """
+                def compound_scaling(phi, alpha=1.2, beta=1.1, gamma=1.15):
+                    return alpha * phi, beta * phi, gamma * phi  # products instead of powers
+
+                flops_growth = 1.2 * 1.1 * 1.15  # width and resolution not squared
+            """,
+        },
+        exception={
+            "q1_cost_split": """
+                def cost_split(net, input_size):
+                    weights = sum(m.weight.numel() for m in net.modules())  # a ReLU has no weight: AttributeError
+                    return {"conv_params": weights, "fc_params": 0, "conv_macs": 0, "fc_macs": 0}
+            """,
+            "q2_inception_stack": """
+                def inception_channels(table, in_channels=192):
+                    return [(in_channels, sum(row)) for row in table[0]]  # a dict has no key 0: KeyError
+            """,
+        },
+        loop="q7_pareto",
+        crash="q4_parts",
+        deleted_checks=frozenset({"q1_vgg_layers", "q4_mobilenet"}),
+    ),
+    "04_efficiency": UnitDemo(
+        blank=frozenset({"q4_intensity", "q5_batch", "q6_scaling", "q7_fold", "q7_speedup"}),
+        wrong={
+            "q1_flops": """
+                conv_out = 16 * 32 * 32  # elements the convolution writes
+                small_macs = 2 * (conv_out * 3 * 3 * 3 + 16 * 16 * 16 * 10)  # FLOPs counted as MACs
+                small_flops = small_macs
+                small_ptflops = small_macs + conv_out + 10
+            """,
+            "q3_measure": """
+                def measure(fn, warmup, repeats, sync, clock=time.perf_counter):
+                    for _ in range(warmup):
+                        fn()
+                    times = []
+                    for _ in range(repeats):
+                        start = clock()
+                        fn()
+                        times.append(clock() - start)  # no sync: on a GPU this times the launch only
+                    return statistics.median(times)
+            """,
+            "q7_fold": """
+                def fold_batchnorm(conv, bn):
+                    folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                                       padding=conv.padding, dilation=conv.dilation, groups=conv.groups, bias=True,
+                                       dtype=conv.weight.dtype, device=conv.weight.device)
+                    with torch.no_grad():
+                        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+                        folded.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+                        folded.bias.copy_((bias - bn.running_mean) * scale)  # batch norm's beta forgotten
+                    return folded
+            """,
+        },
+        exception={
+            "q1_stages": """
+                def stage_costs(model, input_size, stages):
+                    macs = macs_by_module(model, input_size)
+                    return {name: (helpers.count_params(model.get_submodule(name)), macs[name]) for name in stages}
+
+                resnet50 = tvm.resnet50()
+                resnet50_stages = ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"]
+                costs50 = stage_costs(resnet50, (224, 224), resnet50_stages)  # no channels in input_size: raises
+                layer4_param_share = costs50["layer4"][0] / helpers.count_params(resnet50)
+                layer4_mac_share = costs50["layer4"][1] / helpers.count_macs(resnet50, (3, 224, 224))
+            """,
+            "q6_scaling": """
+                def predicted_macs(phi, b0_macs, alpha=1.2, beta=1.1, gamma=1.15):
+                    return b0_macs * compound_factor ** phi  # a name never defined
+
+                def choose_phi(budget_macs, b0_macs, alpha=1.2, beta=1.1, gamma=1.15):
+                    phi = 0
+                    while predicted_macs(phi + 1, b0_macs, alpha, beta, gamma) <= budget_macs:
+                        phi += 1
+                    return phi
+            """,
+        },
+        loop="q5_batch",
+        crash="q4_intensity",
+        deleted_checks=frozenset({"q2_pareto", "q7_speedup"}),
+    ),
 }
 INFINITE_LOOP = "while True:  # waiting for an answer that never comes\n    pass\n"
 CRASH = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # the kernel dies\n"

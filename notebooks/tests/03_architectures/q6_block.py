@@ -1,0 +1,56 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q6_block"
+points = [2]
+
+@test_case(points=None, hidden=False)
+def test_my_cnblock(MyCNBlock):
+    import torch
+    import torch.nn.functional as F
+    from torchvision.models import convnext as tv
+    from helpers import checks
+
+    def model_shortcuts(*extra):
+        """The library's network builders (torchvision's given in ``extra``, and every function of
+        helpers.models): tripwires while the student's code runs, so calling one scores 0."""
+        import importlib
+        import inspect
+        found = list(extra)
+        try:
+            library = importlib.import_module('helpers.models')
+        except ImportError:
+            return tuple(found)
+        for _, obj in inspect.getmembers(library):
+            if getattr(obj, '__module__', None) != 'helpers.models':
+                continue
+            if inspect.isfunction(obj):
+                found.append(obj)
+            elif inspect.isclass(obj):
+                found += [f for f in vars(obj).values() if inspect.isfunction(f)]
+        return tuple(found)
+    randomized = checks.randomized
+    import contextlib
+
+    @contextlib.contextmanager
+    def one_thread():
+        """Small float64 forward passes run far faster on one CPU thread, above all when cores are shared."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+    load_into = checks.load_reference_weights
+    FORBID = model_shortcuts(tv.CNBlock.forward)
+    ref = randomized(tv.CNBlock(16, 1e-06, 0.0), seed=30)
+    mine = load_into(checks.run_student(MyCNBlock, 16, functions=FORBID), ref, 'MyCNBlock(16)', True)
+    x = torch.randn(2, 16, 6, 6, generator=torch.Generator().manual_seed(31), dtype=torch.float64)
+    with torch.no_grad(), one_thread():
+        got = checks.run_student(mine, x.clone(), functions=FORBID, name="MyCNBlock(16)'s forward")
+        branch = ref.block(x.clone())
+        b = ref.block
+        relu = b[6](b[5](F.relu(b[3](b[2](b[1](b[0](x.clone())))))))
+    checks.check_tensor('MyCNBlock(16)(x)', got, x + ref.layer_scale * branch, atol=1e-09, mistakes={'layer scale forgotten? the branch is multiplied by layer_scale': x + branch, 'residual forgotten? the output is x + layer_scale * block(x)': ref.layer_scale * branch, 'ReLU instead of GELU?': x + ref.layer_scale * relu})
+
