@@ -99,6 +99,59 @@ def parse_test(source: str, where: str) -> tuple[str, list[str], str, dict]:
     return fn.name, [a.arg for a in fn.args.args], source.strip() + "\n", config
 
 
+def _targets(node: ast.AST) -> set[str]:
+    """Names an assignment target binds (``a``, ``a, (b, *c)``; not ``a.x`` or ``a[0]``)."""
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return set().union(*(_targets(e) for e in node.elts)) if node.elts else set()
+    if isinstance(node, ast.Starred):
+        return _targets(node.value)
+    return set()
+
+
+def bound_names(source: str) -> set[str] | None:
+    """Global names a code cell binds, or None when that cannot be told (a star import, magics)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    names: set[str] = set()
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue  # their bodies bind local names
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names |= _targets(target)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            names |= _targets(node.target)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            names |= _targets(node.target)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    names |= _targets(item.optional_vars)
+        elif isinstance(node, ast.Try):
+            names |= {h.name for h in node.handlers if h.name}
+        for child in ast.iter_child_nodes(node):  # nested blocks of if/for/while/with/try
+            if isinstance(child, ast.stmt):
+                stack.append(child)
+            elif isinstance(child, ast.ExceptHandler):
+                stack.extend(child.body)
+        for sub in ast.walk(node) if isinstance(node, ast.stmt) else ():
+            if isinstance(sub, ast.NamedExpr):
+                names |= _targets(sub.target)
+    return names
+
+
 def read_master(path: Path) -> Master:
     """Parse and validate ``path``; raises :class:`MasterError` naming the offending cell."""
     path = Path(path)
@@ -118,9 +171,15 @@ def read_master(path: Path) -> Master:
     questions: list[Question] = []
     question: Question | None = None
     region: str | None = None  # "SOLUTION" or "TESTS" while inside one
+    # Names the notebook has bound so far (None: unknown, e.g. after a star import). A test may only
+    # take names bound before it: otter hands a check the notebook's globals at that point.
+    bound: set[str] | None = set()
     for i, cell in enumerate(nb.cells[1:], start=1):
         where = f"{path.name} cell {i}"
         directive = raw_directive(cell)
+        if cell.cell_type == "code" and region != "TESTS" and bound is not None:
+            names = bound_names(cell.source)
+            bound = None if names is None else bound | names
         if directive == "BEGIN QUESTION":
             if question is not None:
                 raise MasterError(f"{where}: BEGIN QUESTION inside question {question.name!r}")
@@ -161,6 +220,10 @@ def read_master(path: Path) -> Master:
             if cell.cell_type != "code":
                 raise MasterError(f"{where}: only code cells may sit between BEGIN and END TESTS")
             name, args, body, cfg = parse_test(cell.source, where)
+            unbound = [a for a in args if bound is not None and a not in bound]
+            if unbound:
+                raise MasterError(f"{where}: test {name} takes {', '.join(unbound)}, which no cell before "
+                                  f"question {question.name!r}'s tests defines (otter would pass None)")
             k = len(question.tests)
             if k >= len(question.points):
                 raise MasterError(f"{where}: more tests than `points` entries in {question.name!r}")

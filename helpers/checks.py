@@ -176,7 +176,45 @@ def load_reference_weights(mine, ref: torch.nn.Module, what: str, reveal: bool =
           + _block_mistake(ours, theirs, missing, extra, wrong), reveal)
 
 
+def check_same_tree(what: str, mine, ref: torch.nn.Module) -> None:
+    """The student's module has ``ref``'s parameter and buffer names with the same shapes (both may
+    live on the meta device, so whole networks are compared without memory); the message counts the
+    differences without naming them."""
+    if not isinstance(mine, torch.nn.Module):
+        _fail(f"{what}: expected an nn.Module, got {type(mine).__name__}")
+    ours = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    if ours != theirs:
+        missing, extra = len(set(theirs) - set(ours)), len(set(ours) - set(theirs))
+        wrong = sum(1 for k in theirs if k in ours and ours[k] != theirs[k])
+        _fail(f"{what}: its weights are not torchvision's ({missing} missing, {extra} unexpected, "
+              f"{wrong} with another shape)")
+
+
 # --- shortcuts -----------------------------------------------------------------------------
+
+def model_shortcuts(*extra: Callable) -> tuple[Callable, ...]:
+    """Every function and method defined in :mod:`helpers.models` (the reference networks), plus
+    ``extra`` (torchvision's builders a question forbids): pass as ``run_student(...,
+    functions=...)`` so that building the network by calling the library scores 0."""
+    import importlib
+    import inspect
+
+    found = list(extra)
+    try:
+        library = importlib.import_module("helpers.models")
+    except ImportError:  # an older helpers without the module: nothing of it to forbid
+        return tuple(found)
+    for _, obj in inspect.getmembers(library):
+        if getattr(obj, "__module__", None) != "helpers.models":
+            continue
+        if inspect.isfunction(obj):
+            found.append(obj)
+        elif inspect.isclass(obj):
+            found += [f for f in vars(obj).values() if inspect.isfunction(f)]
+    return tuple(found)
+
+
 
 # aten operators behind the library routines students re-implement, by the name a question uses.
 SHORTCUT_OPS: dict[str, tuple[str, ...]] = {

@@ -7,8 +7,10 @@ variable ``CNN_COURSE_FAST=1``; this module is the only place that reads it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 import torch
 
@@ -33,3 +35,19 @@ def fast_mode() -> bool:
 def pick(full, fast):
     """``fast`` in fast mode, ``full`` otherwise: ``epochs = pick(10, 1)``."""
     return fast if fast_mode() else full
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one CPU thread, then restore the thread count.
+
+    Small tensors gain nothing from being split across threads and lose a lot when other
+    processes share the cores (a 2-core machine grading two notebooks at once): a float64
+    forward pass of a small network can be a hundred times slower on two busy threads.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

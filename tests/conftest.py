@@ -15,3 +15,9 @@ for var, sub in {
 os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
 os.environ["CNN_COURSE_FAST"] = "1"
+
+
+def pytest_generate_tests(metafunc):
+    """``mutant`` takes every name in the test class's ``MUTANTS`` (see ``course.UnitRoundTrip``)."""
+    if "mutant" in metafunc.fixturenames:
+        metafunc.parametrize("mutant", list(metafunc.cls.MUTANTS))

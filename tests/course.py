@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -81,3 +82,38 @@ def uncaught_hidden_tests(env: dict, tests_dir: Path, mutants: dict[str, tuple[s
         caught |= {t for t, ok in mutant_results(env, tests_dir, question, code).items() if not ok}
     hidden = set().union(*(hidden_tests(p) for p in test_files(tests_dir).values()))
     return hidden - caught
+
+
+class UnitRoundTrip:
+    """The round trip every unit's test file runs, against otter's own test files built from the master:
+    the solutions pass every case, each mutant (a plausible wrong answer) loses points, and every
+    hidden test is failed by some mutant. Use it as::
+
+        class TestRoundTrip(course.UnitRoundTrip):
+            UNIT = "01_layers"
+            MUTANTS = MUTANTS  # name -> (question, code that replaces the answer)
+
+    ``tests/conftest.py`` parametrizes ``mutant`` over ``MUTANTS``.
+    """
+
+    UNIT: str
+    MUTANTS: dict[str, tuple[str, str]]
+
+    @pytest.fixture(scope="class")
+    def solution_env(self) -> dict:
+        return solution_namespace(master(self.UNIT))
+
+    @pytest.fixture(scope="class")
+    def tests_dir(self, tmp_path_factory) -> Path:
+        return build_tests_dir(self.UNIT, tmp_path_factory.mktemp("otter"))
+
+    def test_solutions_pass_every_test_case(self, solution_env, tests_dir):
+        assert failing_cases(solution_env, tests_dir) == {}
+
+    def test_mutant_loses_points(self, mutant, solution_env, tests_dir):
+        question, code = self.MUTANTS[mutant]
+        results = mutant_results(solution_env, tests_dir, question, code)
+        assert not all(results.values()), f"{mutant!r} passes every test of {question}"
+
+    def test_every_hidden_test_fails_for_some_mutant(self, solution_env, tests_dir):
+        assert uncaught_hidden_tests(solution_env, tests_dir, self.MUTANTS) == set()

@@ -2,8 +2,6 @@
 one plausible wrong answer (a mutant), run in-process against otter's own test files."""
 from __future__ import annotations
 
-import pytest
-
 import course
 
 UNIT = "03_architectures"
@@ -233,26 +231,6 @@ MUTANTS: dict[str, tuple[str, str]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def solution_env():
-    return course.solution_namespace(course.master(UNIT))
-
-
-@pytest.fixture(scope="module")
-def tests_dir(tmp_path_factory):
-    return course.build_tests_dir(UNIT, tmp_path_factory.mktemp("otter"))
-
-
-def test_solutions_pass_every_test_case(solution_env, tests_dir):
-    assert course.failing_cases(solution_env, tests_dir) == {}
-
-
-@pytest.mark.parametrize("name", MUTANTS)
-def test_mutant_loses_points(name, solution_env, tests_dir):
-    question, code = MUTANTS[name]
-    results = course.mutant_results(solution_env, tests_dir, question, code)
-    assert not all(results.values()), f"{name!r} passes every test of {question}"
-
-
-def test_every_hidden_test_fails_for_some_mutant(solution_env, tests_dir):
-    assert course.uncaught_hidden_tests(solution_env, tests_dir, MUTANTS) == set()
+class TestRoundTrip(course.UnitRoundTrip):
+    UNIT = UNIT
+    MUTANTS = MUTANTS

@@ -565,3 +565,49 @@ def test_load_reference_weights_hides_names_when_hidden():
 def test_load_reference_weights_refuses_a_non_module():
     with pytest.raises(checks.CheckFailed, match="expected an nn.Module"):
         checks.load_reference_weights(None, _reference(), "MyBasicBlock")
+
+
+# --- whole networks: same tree, no library builders, one thread ------------------------------
+
+def test_check_same_tree_accepts_torchvisions_tree_and_counts_differences():
+    from torchvision.models import resnet18
+
+    with torch.device("meta"):
+        ref, same, other = resnet18(), resnet18(), resnet18(num_classes=10)
+    checks.check_same_tree("net", same, ref)
+    with pytest.raises(CheckFailed, match=r"net: its weights are not torchvision's \(0 missing, 0 unexpected, 2 with"):
+        checks.check_same_tree("net", other, ref)
+    del same.layer4[1]
+    with pytest.raises(CheckFailed, match=r"\(12 missing, 0 unexpected"):
+        checks.check_same_tree("net", same, ref)
+    with pytest.raises(CheckFailed, match="expected an nn.Module, got list"):
+        checks.check_same_tree("net", [], ref)
+
+
+def test_model_shortcuts_trip_every_reference_builder_and_the_extras():
+    from torchvision.models import resnet as tv
+
+    from helpers import models
+
+    forbidden = checks.model_shortcuts(tv._resnet)
+    assert tv._resnet in forbidden
+    assert models.resnet50 in forbidden and models.build in forbidden
+    assert any(f.__qualname__.endswith("ResNet.__init__") for f in forbidden)
+
+    def builds_it():
+        return models.resnet18(num_classes=10)
+
+    with pytest.raises(ShortcutUsed):
+        checks.run_student(builds_it, functions=forbidden)
+    assert isinstance(builds_it(), nn.Module)  # the tripwires are gone afterwards
+
+
+def test_one_thread_restores_the_thread_count_even_after_an_error():
+    from helpers.runtime import one_thread
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with one_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before

@@ -96,6 +96,30 @@ def test_a_broken_master_is_refused_with_a_clear_error(tmp_path):
         read_master(path)
 
 
+def _master_with(path: Path, *cells) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_raw_cell("# ASSIGNMENT CONFIG\nname: 01_layers"), *cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def _question(answer_cell: str, test: str) -> list:
+    raw, code = nbformat.v4.new_raw_cell, nbformat.v4.new_code_cell
+    return [raw("# BEGIN QUESTION\nname: q\npoints: [1]"), raw("# BEGIN SOLUTION"), code(answer_cell),
+            raw("# END SOLUTION"), raw("# BEGIN TESTS"), code(test), raw("# END TESTS"), raw("# END QUESTION")]
+
+
+def test_a_test_may_only_take_names_defined_before_it(tmp_path):
+    test = "def test_x(answer, helper):\n    assert answer == helper()"
+    late = _question("answer = 1  # SOLUTION", test) + [nbformat.v4.new_code_cell("def helper():\n    return 1")]
+    with pytest.raises(MasterError, match="test_x takes helper, which no cell before question 'q'"):
+        read_master(_master_with(tmp_path / "01_layers.ipynb", *late))
+    # defined earlier, in any binding form (a def, a loop variable, an import, inside an if): accepted
+    early = [nbformat.v4.new_code_cell("import math as helper_mod\nif True:\n    def helper():\n        return 1")]
+    m = read_master(_master_with(tmp_path / "01_layers.ipynb", *early, *_question("answer = 1  # SOLUTION", test)))
+    assert m.questions[0].tests[0].args == ["answer", "helper"]
+
+
 # --- round trips through the real graders ---------------------------------------------------
 
 def otter_grade(notebook: Path, zip_path: Path):

@@ -10,37 +10,9 @@ def test_my_mobilenet_v2(MyMobileNetV2):
     import torch
     from torchvision.models import mobilenetv2 as tv
     from helpers import checks
-
-    def model_shortcuts(*extra):
-        """The library's network builders (torchvision's given in ``extra``, and every function of
-        helpers.models): tripwires while the student's code runs, so calling one scores 0."""
-        import importlib
-        import inspect
-        found = list(extra)
-        try:
-            library = importlib.import_module('helpers.models')
-        except ImportError:
-            return tuple(found)
-        for _, obj in inspect.getmembers(library):
-            if getattr(obj, '__module__', None) != 'helpers.models':
-                continue
-            if inspect.isfunction(obj):
-                found.append(obj)
-            elif inspect.isclass(obj):
-                found += [f for f in vars(obj).values() if inspect.isfunction(f)]
-        return tuple(found)
+    model_shortcuts = checks.model_shortcuts
     randomized = checks.randomized
-    import contextlib
-
-    @contextlib.contextmanager
-    def one_thread():
-        """Small float64 forward passes run far faster on one CPU thread, above all when cores are shared."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
+    from helpers.runtime import one_thread
     load_into = checks.load_reference_weights
     FORBID = model_shortcuts(tv.MobileNetV2._forward_impl)
     ref = randomized(tv.mobilenet_v2(weights=None, num_classes=10), seed=20)

@@ -10,25 +10,7 @@ def test_efficientnet_plan_b2(efficientnet_plan):
     import torch
     import torchvision.models as tvm
     from helpers import checks
-
-    def model_shortcuts(*extra):
-        """The library's network builders (torchvision's given in ``extra``, and every function of
-        helpers.models): tripwires while the student's code runs, so calling one scores 0."""
-        import importlib
-        import inspect
-        found = list(extra)
-        try:
-            library = importlib.import_module('helpers.models')
-        except ImportError:
-            return tuple(found)
-        for _, obj in inspect.getmembers(library):
-            if getattr(obj, '__module__', None) != 'helpers.models':
-                continue
-            if inspect.isfunction(obj):
-                found.append(obj)
-            elif inspect.isclass(obj):
-                found += [f for f in vars(obj).values() if inspect.isfunction(f)]
-        return tuple(found)
+    model_shortcuts = checks.model_shortcuts
     with torch.device('meta'):
         net = tvm.efficientnet_b2(weights=None)
     expected = []
