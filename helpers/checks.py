@@ -155,6 +155,13 @@ def _block_mistake(ours: dict, theirs: dict, missing: list, extra: list, wrong: 
     return ""
 
 
+def _state_diff(ours: dict, theirs: dict) -> tuple[list[str], list[str], list[str]]:
+    """Keys of two state_dicts: (missing from ours, unexpected in ours, present in both with other shapes)."""
+    missing, extra = sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))
+    wrong = [k for k in theirs if k in ours and tuple(ours[k].shape) != tuple(theirs[k].shape)]
+    return missing, extra, wrong
+
+
 def load_reference_weights(mine, ref: torch.nn.Module, what: str, reveal: bool = True) -> torch.nn.Module:
     """Load ``ref``'s weights into the student's module with ``strict=True`` (float64, eval mode), or
     fail naming the likely mistake; with ``reveal=False`` the reference's names and shapes stay hidden."""
@@ -162,8 +169,7 @@ def load_reference_weights(mine, ref: torch.nn.Module, what: str, reveal: bool =
         _fail(f"{what}: expected an nn.Module, got {type(mine).__name__}")
     mine = mine.double().eval()
     theirs, ours = ref.state_dict(), mine.state_dict()
-    missing, extra = sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))
-    wrong = [k for k in theirs if k in ours and tuple(ours[k].shape) != tuple(theirs[k].shape)]
+    missing, extra, wrong = _state_diff(ours, theirs)
     if not (missing or extra or wrong):
         mine.load_state_dict(theirs, strict=True)
         return mine
@@ -182,13 +188,10 @@ def check_same_tree(what: str, mine, ref: torch.nn.Module) -> None:
     differences without naming them."""
     if not isinstance(mine, torch.nn.Module):
         _fail(f"{what}: expected an nn.Module, got {type(mine).__name__}")
-    ours = {k: tuple(v.shape) for k, v in mine.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
-    if ours != theirs:
-        missing, extra = len(set(theirs) - set(ours)), len(set(ours) - set(theirs))
-        wrong = sum(1 for k in theirs if k in ours and ours[k] != theirs[k])
-        _fail(f"{what}: its weights are not torchvision's ({missing} missing, {extra} unexpected, "
-              f"{wrong} with another shape)")
+    missing, extra, wrong = _state_diff(mine.state_dict(), ref.state_dict())
+    if missing or extra or wrong:
+        _fail(f"{what}: its weights are not torchvision's ({len(missing)} missing, {len(extra)} unexpected, "
+              f"{len(wrong)} with another shape)")
 
 
 # --- shortcuts -----------------------------------------------------------------------------
