@@ -11,7 +11,7 @@ SUBMISSIONS ?= autograder/demo/submissions
 OUT         ?= grades
 BACKEND     ?= otter
 
-.PHONY: install test release grade demo bench lab clean
+.PHONY: install test test-fast release grade demo bench lab clean
 
 install: $(STAMP)
 
@@ -22,8 +22,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The suite on TEST_JOBS workers (pytest-xdist). Tests that share a costly fixture run on one
+# worker and the slowest units of work start first (tests/conftest.py); the ten slowest are listed.
+TEST_JOBS ?= 2
+PYTEST    := $(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadgroup --durations=10
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
+
+# The inner loop, a few minutes: helpers, the masters' in-process round trips and their mutants.
+# It leaves out the tests marked slow (grading, releases, kernels); CI runs `make test`.
+test-fast: install
+	$(PYTEST) -m "not slow"
 
 # Student notebooks, their public checks, the otter zip and the nbgrader course, from solutions/.
 release: install
@@ -40,8 +50,12 @@ demo: install
 bench: install
 	$(BIN)/python tests/benchmarks/run.py
 
+# JupyterLab as a student sees it: autograder/student_lab/ switches nbgrader's menus and server
+# extensions off; as root (containers, Colab-like machines) it adds --allow-root. LAB_ARGS: more flags.
+LAB_ARGS ?=
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	JUPYTER_CONFIG_PATH=$(CURDIR)/autograder/student_lab$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH)) \
+	  $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean:
 	rm -rf autograder/build grades .pytest_cache .hypothesis

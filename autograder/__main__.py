@@ -21,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="wall-clock seconds per notebook (default 300; each cell gets at most this too)")
     gr.add_argument("--units", help="comma-separated unit ids (default: every released unit)")
     gr.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    gr.add_argument("--sandbox", choices=("auto", "require", "off"), default="auto",
+                    help="auto: each kernel in bubblewrap where it works, else warn loudly and use the "
+                         "process-group sandbox; require: refuse to grade without bubblewrap; off: never use it")
+    gr.add_argument("--students", help="regrade only these comma-separated student folders, merging into OUT")
+    gr.add_argument("--questions", help="regrade only these comma-separated questions, merging into OUT")
+    gr.add_argument("--export", choices=("canvas", "moodle"), help="also write OUT/<lms>.csv (needs --roster)")
+    gr.add_argument("--roster", type=Path, help="CSV with columns folder,lms_id[,name,sis_user_id,sis_login_id,section]")
+    gr.add_argument("--feedback-zip", action="store_true", help="also write OUT/feedback-zips/<student>.zip")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -42,9 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.jobs is not None and args.jobs < 1:
             parser.error(f"--jobs must be at least 1, got {args.jobs}")
         units = args.units.split(",") if args.units else None
+        if args.export and args.roster is None:
+            parser.error(f"--export {args.export} needs --roster FILE (folder name -> LMS id)")
         grade(args.submissions, args.out, backend=args.backend, jobs=args.jobs, units=units,
-              limits=limits, progress=not args.quiet)
-        print(f"reports written to {args.out}/")
+              limits=limits, progress=not args.quiet,
+              students=args.students.split(",") if args.students else None,
+              questions=args.questions.split(",") if args.questions else None,
+              sandbox=args.sandbox)
+        print(f"reports written to {args.out}/ (open {args.out}/index.html first)")
+        if args.export or args.feedback_zip:
+            from autograder.export import export_grades, feedback_zips
+
+            if args.export:
+                print(f"{args.export} gradebook: {export_grades(args.out, args.export, args.roster)}")
+            if args.feedback_zip:
+                print(f"feedback zips: {len(feedback_zips(args.out))} in {args.out}/feedback-zips/")
     return 0
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 NOTEBOOKS = ROOT / "notebooks"
+# Each unit's public checks, package data of `helpers` (written by `make release`).
+PUBLIC_TESTS = ROOT / "helpers" / "public_tests"
 BUILD = ROOT / "autograder" / "build"
 DEMO = ROOT / "autograder" / "demo"
 
@@ -15,7 +17,7 @@ UNITS = ("01_layers", "02_blocks", "03_architectures", "04_efficiency")
 
 
 def course_settings() -> dict:
-    """``[tool.cnn-course]`` from pyproject.toml: the repository URL Colab installs from."""
+    """``[tool.cnn-course]`` from pyproject.toml: the repository (and branch) Colab installs from."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     return data["tool"]["cnn-course"]
 

@@ -1,34 +1,50 @@
-"""The nbgrader backend: a real nbgrader course under ``OUT/nbgrader`` with its sqlite gradebook.
+"""The nbgrader backend: ``nbgrader autograde`` per submission, in a throwaway copy of the course.
 
-Each submission is placed in ``submitted/<student>/<unit>/`` and graded by ``nbgrader autograde``
-run inside the same sandbox as the otter backend (its own process group, wall clock, memory and
-file limits), one student at a time per job so that a failure stops nothing else. Scores come back
-from the gradebook, so formgrader and ``nbgrader export`` work on the course afterwards.
+The instructor's course lives under ``OUT/nbgrader`` with its sqlite gradebook, so formgrader
+and ``nbgrader export`` work on it afterwards. A submission never touches it: each one is graded
+as one job of :func:`autograder.sandbox.run_job` in its own copy of the course (config, release,
+a fresh copy of the release gradebook), where nbgrader (trusted) starts the student's kernel
+through :class:`autograder.kernel.GradingKernelManager`, inside the sandbox, with only the
+notebook's own folder writable. Only the auto scores of the known test cells are then copied into
+the instructor's gradebook.
+
+The submission is rebuilt before grading (:meth:`NbgraderCourse.as_nbgrader`): its own
+``nbgrader`` metadata is never trusted, every test cell comes from the release and all of them
+run after the student's last cell. The rule is the same as the otter backend's: a question is
+graded on the state the notebook is in after ALL the student's cells ran (an answer defined after
+its check counts; an answer redefined after its check is graded as it ended up).
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
 import threading
+import uuid
+import warnings
 from pathlib import Path
 
 import nbformat
 
-from autograder import config
-from autograder.grade import code_cells
 from autograder.results import CaseResult, QuestionResult, UnitResult
-from autograder.sandbox import Limits, run_job
+from autograder.sandbox import Isolation, Limits, run_job
+from autograder.submissions import code_cells
 from autograder.worker import MEMORY_MARKERS
+
+COURSE_PARTS = ("nbgrader_config.py", "gradebook.db", "release", "source")  # what a job's copy holds
+CHECK_CELL = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
 
 
 class NbgraderCourse:
-    def __init__(self, root: Path, build: Path, units: list[str]):
+    def __init__(self, root: Path, build: Path, units: list[str], keep: bool = False):
+        """``keep``: a regrade of some students, into the gradebook ``root`` already holds."""
         self.root = root
-        if root.exists():
+        self.source = build / "nbgrader"  # the pristine course each job copies
+        if root.exists() and not (keep and (root / "gradebook.db").exists()):
             shutil.rmtree(root)
-        source = build / "nbgrader"
-        shutil.copytree(source, root, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
+        if not root.exists():
+            shutil.copytree(self.source, root, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
         # Which test cells are hidden, and the test function each runs, from the source notebooks.
         self.cells: dict[str, dict[str, tuple[str, bool]]] = {u: self._test_cells(u) for u in units}
         self._db_lock = threading.Lock()
@@ -45,89 +61,136 @@ class NbgraderCourse:
         return cells
 
     def as_nbgrader(self, student: nbformat.NotebookNode, unit: str) -> nbformat.NotebookNode:
-        """A submission in nbgrader's form, so both backends grade the same notebooks.
+        """The submission in nbgrader's form, rebuilt from the release so nothing it claims counts.
 
-        A notebook from the nbgrader release is kept as it is. A notebook from ``notebooks/``
-        (otter's form) keeps every cell the student wrote, in order; its answer cells get the
-        nbgrader ids of the master's solution cells, in order, and each ``grader.check("q")`` cell
-        becomes question q's test cells (``nbgrader autograde`` restores their hidden parts from
-        the gradebook). Tests of a question whose check cell was deleted are appended at the end.
+        Every cell the student wrote is kept, in order, with its ``nbgrader`` metadata removed.
+        An answer cell gets the release's metadata for its answer: in a notebook from
+        ``notebooks/`` (otter's form), the cells tagged ``otter_answer_cell`` in order; in one from
+        the nbgrader release, the cell that names a release answer's ``grade_id`` (first claim
+        only; unknown or repeated ids are plain cells). Cells that were tests (``grader.check``,
+        or claiming a test ``grade_id``) are dropped; then every test cell of the release is
+        appended after the student's last cell, in the release's order.
         """
-        if any("nbgrader" in c.metadata for c in student.cells):
-            return student
         release = nbformat.read(self.root / "release" / unit / f"{unit}.ipynb", as_version=4)
-        answers = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")]
-        tests: dict[str, list] = {}
-        setup = None
+        answers: dict[str, nbformat.NotebookNode] = {}
+        tests, setup = [], None
         for c in release.cells:
             meta = c.metadata.get("nbgrader", {})
             if meta.get("grade"):
-                tests.setdefault(meta["grade_id"].rsplit("_test_", 1)[0], []).append(c)
+                tests.append(c)
+            elif meta.get("solution"):
+                answers[meta["grade_id"]] = c
             elif meta.get("grade_id") == "setup":
                 setup = c
+        in_order = list(answers)
+        test_ids = {c.metadata["nbgrader"]["grade_id"] for c in tests}
         out = nbformat.v4.new_notebook(metadata=release.metadata)
-        placed: set[str] = set()
         for cell in student.cells:
+            claimed = cell.metadata.pop("nbgrader", None)
+            claimed_id = claimed.get("grade_id") if isinstance(claimed, dict) else None
             tags = cell.metadata.get("tags", [])
-            check = re.fullmatch(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*", cell.source or "")
-            if cell.cell_type == "code" and "otter_answer_cell" in tags and answers:
-                new = nbformat.v4.new_code_cell(cell.source, metadata=dict(answers.pop(0).metadata))
-            elif check and check.group(1) in tests:
-                out.cells.extend(tests[check.group(1)])
-                placed.add(check.group(1))
+            if claimed_id in test_ids or (cell.cell_type == "code" and CHECK_CELL.fullmatch(cell.source)):
                 continue
-            elif "course-setup" in tags and setup is not None:
-                new = setup
+            if claimed_id in answers and claimed_id in in_order:
+                answer = claimed_id
+            elif cell.cell_type == "code" and "otter_answer_cell" in tags and claimed is None and in_order:
+                answer = next((a for a in in_order if answers[a].cell_type == "code"), None)
+            else:
+                answer = None
+            if answer is not None:
+                in_order.remove(answer)
+                new = nbformat.v4.new_code_cell(cell.source) if answers[answer].cell_type == "code" \
+                    else nbformat.v4.new_markdown_cell(cell.source)
+                new.metadata = nbformat.from_dict(dict(answers[answer].metadata))
+            elif ("course-setup" in tags or claimed_id == "setup") and setup is not None:
+                new, setup = setup, None
             else:
                 new = cell
             out.cells.append(new)
-        for question, cells in tests.items():
-            if question not in placed:
-                out.cells.extend(cells)
+        out.cells.extend(tests)
         for c in out.cells:
             c.pop("id", None)
+            if c.cell_type == "code":
+                c.outputs, c.execution_count = [], None
         out.nbformat_minor = 4
         return out
 
-    def grade_one(self, sub, tests, limits: Limits, scratch: Path) -> UnitResult:
-        target = self.root / "submitted" / sub.student / sub.unit
-        target.mkdir(parents=True, exist_ok=True)
-        student = nbformat.read(sub.path, as_version=4)
-        nbformat.write(self.as_nbgrader(student, sub.unit), target / f"{sub.unit}.ipynb")
-        argv = [sys.executable, "-m", "nbgrader", "autograde", sub.unit, "--student", sub.student,
+    def grade_one(self, sub, tests, limits: Limits, scratch: Path, sandbox: Isolation | None = None) -> UnitResult:
+        """Grade one submission in its own copy of the course; record its auto scores here."""
+        workdir = scratch / f"nbgrader-{sub.student}-{sub.unit}-{uuid.uuid4().hex[:8]}"
+        course = workdir / "course"
+        course.mkdir(parents=True)
+        for part in COURSE_PARTS:
+            src = self.source / part
+            if src.is_dir():
+                shutil.copytree(src, course / part)
+            elif src.exists():
+                shutil.copyfile(src, course / part)
+        submitted = course / "submitted" / sub.student / sub.unit / f"{sub.unit}.ipynb"
+        submitted.parent.mkdir(parents=True)
+        nbformat.write(self.as_nbgrader(nbformat.read(sub.path, as_version=4), sub.unit), submitted)
+        argv = [sys.executable, "-P", "-m", "autograder.nbgrader_backend",
+                "--output-bytes", str(limits.output_bytes), sub.unit, "--student", sub.student,
                 "--create", "--force", f"--ExecutePreprocessor.timeout={int(limits.cell_seconds)}",
                 "--ExecutePreprocessor.interrupt_on_timeout=True"]
-        workdir = scratch / f"nbgrader-{sub.student}-{sub.unit}"
-        outcome = run_job(argv, workdir, limits, cwd=self.root)
-        if not outcome.timed_out and outcome.returncode != 0 and "database is locked" in outcome.log:
-            outcome = run_job(argv, workdir, limits, cwd=self.root)  # sqlite contention: once more
-        shutil.rmtree(workdir, ignore_errors=True)
+        outcome = run_job(argv, workdir, limits, cwd=course, sandbox=sandbox)
         result = UnitResult(sub.student, sub.unit, "ok", 0.0, tests.max_score, warnings=list(sub.warnings),
                             seconds=outcome.seconds, code_cells=code_cells(sub.path))
-        if outcome.timed_out:
-            result.status, result.detail = "timeout", f"stopped after the {limits.wall_seconds:.0f} s limit"
+        try:
+            if outcome.timed_out:
+                result.status, result.detail = "timeout", f"stopped after the {limits.wall_seconds:.0f} s limit"
+                result.failed_cell = _running_cell(course, result.code_cells)
+                result.failed_reason = "the notebook ran past the time limit in it"
+                return result
+            if outcome.returncode != 0:
+                result.status = "crashed"
+                result.detail = "nbgrader autograde failed: " + _last_error(outcome.log)
+                result.failed_cell = _running_cell(course, result.code_cells)
+                result.failed_reason = "the kernel died while it ran" if "DeadKernelError" in outcome.log else "it stopped the grader"
+                return result
+            autograded = course / "autograded" / sub.student / sub.unit / f"{sub.unit}.ipynb"
+            errors = _errors(autograded)
+            if any("CellTimeoutError" in e or "TimeoutError" in e for e in errors):
+                result.status, result.detail = "timeout", "a cell ran longer than the limit and was interrupted"
+                result.failed_cell = _interrupted_cell(autograded, result.code_cells)
+                result.failed_reason = f"it ran longer than {limits.cell_seconds:.0f} s and was interrupted"
+            elif any(m in e for e in errors for m in MEMORY_MARKERS):
+                result.status, result.detail = "memory", "a cell ran out of memory"
+            if OUTPUT_DROPPED in outcome.log or _cap_outputs(autograded, limits.output_bytes):
+                result.warnings.append("output over the limit was dropped")
+            scores = _auto_scores(course / "gradebook.db", sub)
+            self._record(sub, scores, submitted, autograded)
+            result.questions = self._questions(sub, tests, scores, _test_messages(autograded))
+            result.score = sum(q.score for q in result.questions)
             return result
-        if outcome.returncode != 0:
-            result.status = "crashed"
-            result.detail = "nbgrader autograde failed: " + _last_error(outcome.log)
-            return result
-        autograded = self.root / "autograded" / sub.student / sub.unit / f"{sub.unit}.ipynb"
-        errors = _errors(autograded)
-        if any("CellTimeoutError" in e or "TimeoutError" in e for e in errors):
-            result.status, result.detail = "timeout", "a cell ran longer than the limit and was interrupted"
-        elif any(m in e for e in errors for m in MEMORY_MARKERS):
-            result.status, result.detail = "memory", "a cell ran out of memory"
-        result.questions = self._questions(sub, tests, autograded)
-        result.score = sum(q.score for q in result.questions)
-        return result
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
-    def _questions(self, sub, tests, autograded: Path) -> list[QuestionResult]:
-        from nbgrader.api import Gradebook
+    def _record(self, sub, scores: dict[str, tuple[float, float]], submitted: Path, autograded: Path) -> None:
+        """Put the submission and its auto scores (nothing else) into the instructor's gradebook."""
+        from nbgrader.api import Gradebook, MissingEntry
 
-        messages = _test_messages(autograded)
+        for kind, notebook in (("submitted", submitted), ("autograded", autograded)):
+            target = self.root / kind / sub.student / sub.unit
+            target.mkdir(parents=True, exist_ok=True)
+            if notebook.exists():
+                shutil.copyfile(notebook, target / notebook.name)
         with self._db_lock, Gradebook(f"sqlite:///{self.root / 'gradebook.db'}") as gb:
-            nb = gb.find_submission_notebook(sub.unit, sub.unit, sub.student)
-            scores = {g.name: (float(g.score or 0.0), float(g.max_score or 0.0)) for g in nb.grades}
+            gb.update_or_create_student(sub.student)
+            try:
+                gb.remove_submission(sub.unit, sub.student)
+            except MissingEntry:
+                pass
+            with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy's autoflush notice
+                warnings.simplefilter("ignore")
+                gb.add_submission(sub.unit, sub.student)
+            for grade_id in self.cells[sub.unit]:
+                grade = gb.find_grade(grade_id, sub.unit, sub.unit, sub.student)
+                grade.auto_score = scores.get(grade_id, (0.0, 0.0))[0]
+            gb.db.commit()
+
+    def _questions(self, sub, tests, scores: dict[str, tuple[float, float]],
+                   messages: dict[str, str]) -> list[QuestionResult]:
         by_question: dict[str, list[CaseResult]] = {q: [] for q in tests.questions}
         for grade_id, (function, hidden) in self.cells[sub.unit].items():
             question = grade_id.rsplit("_test_", 1)[0]
@@ -138,6 +201,44 @@ class NbgraderCourse:
                 CaseResult(function, question, score, max_score, hidden, passed, message))
         return [QuestionResult(q, sum(c.points for c in cs), tests.questions.get(q, 0.0), cs)
                 for q, cs in by_question.items()]
+
+
+def _auto_scores(db: Path, sub) -> dict[str, tuple[float, float]]:
+    """grade_id -> (auto score, max score) of the job's own gradebook (manual scores ignored)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(f"sqlite:///{db}") as gb:
+            nb = gb.find_submission_notebook(sub.unit, sub.unit, sub.student)
+            return {g.name: (min(float(g.auto_score or 0.0), float(g.max_score or 0.0)), float(g.max_score or 0.0))
+                    for g in nb.grades}
+    except MissingEntry:
+        return {}
+
+
+def _cap_outputs(path: Path, budget: int) -> bool:
+    """Drop the outputs past ``budget`` bytes from the autograded notebook; whether any were."""
+    if not path.exists() or path.stat().st_size <= budget:
+        return False
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001
+        return False
+    dropped = False
+    for cell in nb.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            size = len(json.dumps(output))
+            if size > budget:
+                dropped = True
+                continue
+            budget -= size
+            kept.append(output)
+        if "outputs" in cell:
+            cell.outputs = kept
+    if dropped:
+        nbformat.write(nb, path)
+    return dropped
 
 
 def _errors(path: Path) -> list[str]:
@@ -164,6 +265,92 @@ def _test_messages(path: Path) -> dict[str, str]:
     return out
 
 
+RUNNING_CELL = "running-cell.txt"  # in the course copy: the source of the cell being executed
+
+
+def _running_cell(course: Path, code: list[str]) -> int | None:
+    """The code cell (as the feedback numbers it) nbgrader was executing when it stopped."""
+    from autograder.credit import cell_number
+
+    try:
+        return cell_number((course / RUNNING_CELL).read_text(encoding="utf-8"), code)
+    except OSError:
+        return None
+
+
+def _interrupted_cell(autograded: Path, code: list[str]) -> int | None:
+    """The first code cell of the autograded notebook that a timeout interrupted."""
+    from autograder.credit import cell_number
+
+    try:
+        nb = nbformat.read(autograded, as_version=4)
+    except Exception:  # noqa: BLE001
+        return None
+    for cell in nb.cells:
+        if any("TimeoutError" in o.get("ename", "") for o in cell.get("outputs", [])):
+            return cell_number(cell.source, code)
+    return None
+
+
+def _note_running_cells(execute_class) -> None:
+    """Make nbgrader's Execute write each code cell's source to ``RUNNING_CELL`` before running it,
+    so that the grader can name the cell that killed the kernel or ran out the clock."""
+    original = execute_class.preprocess_cell
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            try:
+                Path(RUNNING_CELL).write_text(cell.source, encoding="utf-8")
+            except OSError:
+                pass
+        return original(self, cell, resources, index)
+
+    execute_class.preprocess_cell = preprocess_cell
+
+
 def _last_error(log: str) -> str:
     lines = [line for line in log.strip().splitlines() if line.strip()]
     return (lines[-1] if lines else "no output")[:300]
+
+
+OUTPUT_DROPPED = "course-grader: output over the limit was dropped"
+
+
+def _cap_execute_outputs(execute, budget: int) -> None:
+    """Make nbgrader's executor keep at most ``budget`` bytes of outputs (as the otter worker does)."""
+    keep = execute.Execute.output
+    left = {"bytes": budget}
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {})))
+        if size > left["bytes"]:
+            if left["bytes"] >= 0:
+                print(OUTPUT_DROPPED, file=sys.stderr, flush=True)
+                left["bytes"] = -1
+            return None
+        left["bytes"] -= size
+        return keep(self, outs, msg, display_id, cell_index)
+
+    execute.Execute.output = output
+
+
+def main(argv: list[str]) -> None:
+    """``nbgrader autograde ARGV`` with the student's kernel started by GradingKernelManager
+    and its outputs capped (``--output-bytes N`` first)."""
+    from nbgrader.apps.nbgraderapp import main as nbgrader_main
+    from nbgrader.preprocessors import execute
+
+    from autograder.kernel import GradingKernelManager
+
+    budget = 1 << 20
+    if argv[:1] == ["--output-bytes"]:
+        budget, argv = int(argv[1]), argv[2:]
+    execute.AsyncKernelManager = GradingKernelManager  # nbgrader's Execute takes it from here
+    _cap_execute_outputs(execute, budget)
+    _note_running_cells(execute.Execute)  # names the cell that killed the kernel (credit for what ran)
+    sys.argv = ["nbgrader", "autograde", *argv]
+    nbgrader_main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

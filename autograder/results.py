@@ -35,6 +35,9 @@ class CaseResult:
     hidden: bool
     passed: bool
     message: str
+    # The likely mistake the check named ("padding on one side only"), never a value: safe to
+    # count across the class even for a hidden case.
+    mistake: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -91,6 +94,13 @@ class UnitResult:
     warnings: list[str] = field(default_factory=list)  # e.g. "graded 'Copy of 01_layers.ipynb' (renamed by Colab)"
     detail: str = ""  # why the status is not ok, in one line for the instructor
     seconds: float = 0.0
+    # The code cell (1-based, counting the submitted notebook's code cells as the feedback lists
+    # them) that was running when the kernel died or the time ran out, and why it stopped.
+    failed_cell: int | None = None
+    failed_reason: str = ""
+    # True when the scores come from re-running only the cells before ``failed_cell``.
+    partial_rerun: bool = False
+    unanswered: list[str] = field(default_factory=list)  # questions whose answer cells still hold `...`
 
     def __post_init__(self) -> None:
         # A misspelt status would silently fall out of every count and explanation.
@@ -115,4 +125,5 @@ class UnitResult:
         result.score, result.max_score = float(result.score), float(result.max_score)
         result.seconds = float(result.seconds)
         result.code_cells, result.warnings = list(result.code_cells), list(result.warnings)
+        result.unanswered = list(result.unanswered)
         return result

@@ -6,8 +6,10 @@ the notebook to grade, the unit's otter test files, and the limits. The worker
 1. re-executes the student's notebook from scratch in a fresh kernel (saved outputs are never
    trusted), each cell under a timeout that interrupts it and goes on, keeping at most
    ``output_bytes`` of output;
-2. then, in the same kernel, runs every test case of every question through otter's own
-   ``ExceptionTestFile`` and records per-case results (hidden cases keep no message);
+2. then runs every test case of every question in this process (:mod:`autograder.judge`), asking
+   the kernel only for the student's values through :mod:`autograder.agent`, and records per-case
+   results (hidden cases keep no message); the few cases a master marks ``judge: kernel`` run in
+   the kernel through otter's own ``ExceptionTestFile``;
 3. writes a :class:`~autograder.results.UnitResult` as JSON to ``result_path``.
 """
 from __future__ import annotations
@@ -22,15 +24,17 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from autograder import judge
 from autograder.kernel import GradingKernelManager
 from autograder.results import CaseResult, QuestionResult, UnitResult
 
 MEMORY_MARKERS = ("MemoryError", "can't allocate memory", "out of memory", "Cannot allocate memory")
 CHECK_CELL_PREFIX = "grader.check("
 
-# Runs in the student's kernel after their code: otter's test machinery on each question.
+# Runs in the student's kernel after their code, for the few cases whose master marks them
+# ``judge: kernel`` (see autograder.judge): otter's test machinery on those cases only.
 GRADING_CELL = '''
-def __course_grade(tests, result_path):
+def __course_grade(tests, only, result_path):
     import importlib, json, sys
     import helpers.checks
     importlib.reload(helpers.checks)  # undo any tampering with the check helpers
@@ -40,17 +44,22 @@ def __course_grade(tests, result_path):
     for name, source in tests:
         tf = ExceptionTestFile.from_string(source, path=name + ".py")
         for tc in tf.test_cases:
+            if tc.body.test_func.__name__ not in only:
+                continue
+            mistake = ""
             try:
                 tc.body.call_func(env)
                 passed, message = True, ""
             except BaseException as e:  # a test may meet SystemExit or KeyboardInterrupt from student code
                 passed, message = False, f"{type(e).__name__}: {e}"
+                mistake = getattr(e, "mistake", "")
             out.append({"question": tf.name, "name": tc.body.test_func.__name__, "hidden": bool(tc.hidden),
                         "points": float(tc.points), "passed": passed,
-                        "message": "" if (passed or tc.hidden) else message[:2000]})
+                        "message": "" if (passed or tc.hidden) else message[:300],
+                        "mistake": mistake[:200] if not passed and isinstance(mistake, str) else ""})
     with open(result_path, "w") as f:
         json.dump(out, f)
-__course_grade(__COURSE_TESTS__, __COURSE_RESULT__)
+__course_grade(__COURSE_TESTS__, __COURSE_ONLY__, __COURSE_RESULT__)
 del __course_grade
 '''
 
@@ -75,9 +84,8 @@ def student_notebook(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     nb = nbformat.read(path, as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     cells = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
+    for number, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), 1):
+        cell.metadata["course_code_number"] = number  # the cell as the feedback numbers it
         if cell.source.strip().startswith(CHECK_CELL_PREFIX):  # public checks: graded below instead
             continue
         cell.outputs, cell.execution_count = [], None
@@ -86,9 +94,38 @@ def student_notebook(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     return nb, code
 
 
+def _note_progress(path: Path, cell: int | None) -> None:
+    """Leave the running cell's number where the grader finds it if this process is killed."""
+    try:
+        if cell is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(str(cell))
+    except OSError:  # the sandbox may not let us: the grader then knows no cell, nothing worse
+        pass
+
+
 def cell_errors(nb: nbformat.NotebookNode) -> list[str]:
     return [f"{o.get('ename', '')}: {o.get('evalue', '')}" for c in nb.cells for o in c.get("outputs", [])
             if o.get("output_type") == "error"]
+
+
+def kernel_cases(client: NotebookClient, nb: nbformat.NotebookNode, tests: list[tuple[str, str]],
+                 workdir: Path, job: dict) -> list[dict]:
+    """Run the cases marked ``judge: kernel`` in the student's kernel (none: nothing runs there)."""
+    marked = {name: judge.kernel_cases(source) for name, source in tests}
+    only = sorted(set().union(*marked.values())) if marked else []
+    if not only:
+        return []
+    tests = [(name, source) for name, source in tests if marked[name]]  # no other test file enters the kernel
+    result_path = workdir / f"{uuid.uuid4().hex}.json"  # unguessable for the student's code
+    grading = (GRADING_CELL.replace("__COURSE_TESTS__", repr(tests)).replace("__COURSE_ONLY__", repr(only))
+               .replace("__COURSE_RESULT__", repr(str(result_path))))
+    cell = nbformat.v4.new_code_cell(grading)
+    nb.cells.append(cell)
+    client.timeout = int(job["grading_seconds"])  # these cases run in this one cell
+    client.execute_cell(cell, len(nb.cells) - 1)
+    return json.loads(result_path.read_text()) if result_path.exists() else []
 
 
 def grade(job: dict) -> UnitResult:
@@ -107,27 +144,38 @@ def grade(job: dict) -> UnitResult:
     client.output_budget = int(job["output_bytes"])
     cases: list[dict] = []
     timed_out = False
+    interrupted_seen = False
+    running: int | None = None  # the code cell (as the feedback numbers it) being executed
+    progress = Path(str(job["result_path"]) + ".cell")  # read by the grader if this process is killed
     try:
         with client.setup_kernel():
+            channel = judge.Channel(client.kc, client.km, deadline=float("inf"))
+            judge.start_agent(channel)  # before the student's first cell: no transformer of theirs exists yet
             for index, cell in enumerate(nb.cells):
+                running = cell.metadata.get("course_code_number")
+                _note_progress(progress, running)
                 started = time.monotonic()
                 client.execute_cell(cell, index)
                 # nbclient interrupted the cell if it hit the limit; the notebook goes on.
-                timed_out = timed_out or time.monotonic() - started >= job["cell_seconds"]
-            result_path = workdir / f"{uuid.uuid4().hex}.json"  # unguessable for the student's code
+                interrupted = any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
+                slow = time.monotonic() - started >= job["cell_seconds"]
+                if (interrupted and not interrupted_seen) or (slow and not timed_out):  # name the first
+                    result.failed_cell = running
+                    result.failed_reason = f"it ran longer than {job['cell_seconds']} s and was interrupted"
+                timed_out, interrupted_seen = timed_out or slow or interrupted, interrupted_seen or interrupted
+            running = None
+            _note_progress(progress, None)
             tests = [(name, source) for name, source in job["tests"]]
-            grading = GRADING_CELL.replace("__COURSE_TESTS__", repr(tests)).replace(
-                "__COURSE_RESULT__", repr(str(result_path)))
-            cell = nbformat.v4.new_code_cell(grading)
-            nb.cells.append(cell)
-            client.timeout = int(job["grading_seconds"])  # all test cases run in this one cell
-            client.execute_cell(cell, len(nb.cells) - 1)
-            if result_path.exists():
-                cases = json.loads(result_path.read_text())
+            channel.deadline = time.monotonic() + float(job["grading_seconds"])
+            cases = judge.run_judge(tests, channel)
+            cases += kernel_cases(client, nb, tests, workdir, job)
     except DeadKernelError as e:
         result.status, result.detail = "crashed", f"the kernel died: {e}"[:300]
+        result.failed_cell, result.failed_reason = running, "the kernel died while it ran"
     except CellTimeoutError as e:
         result.status, result.detail = "timeout", f"a cell did not stop when interrupted: {e}"[:300]
+        result.failed_cell = running
+        result.failed_reason = f"it ran longer than {job['cell_seconds']} s and did not stop when interrupted"
 
     errors = cell_errors(nb)
     if result.status == "ok":
@@ -151,7 +199,8 @@ def questions_from_cases(cases: list[dict], questions: dict[str, float]) -> list
     for c in cases:
         by_question.setdefault(c["question"], []).append(CaseResult(
             name=c["name"], question=c["question"], points=c["points"] if c["passed"] else 0.0,
-            max_points=c["points"], hidden=c["hidden"], passed=c["passed"], message=c["message"]))
+            max_points=c["points"], hidden=c["hidden"], passed=c["passed"], message=c["message"],
+            mistake=c.get("mistake", "")))
     return [QuestionResult(name=q, score=sum(c.points for c in cs), max_score=questions.get(q, sum(c.max_points for c in cs)),
                            cases=cs) for q, cs in by_question.items()]
 

@@ -33,6 +33,7 @@ from torch import nn
 from helpers import runtime
 from helpers._args import check_int
 from helpers.counting import _check_input_size, count_macs
+from helpers.shortcuts import answers
 
 __all__ = [
     "SimulatedDevice",
@@ -89,6 +90,7 @@ def synchronizer(device: torch.device | str | None = None) -> Callable[[], None]
     return lambda: None
 
 
+@answers("04_efficiency/q3_measure")
 def measure(fn: Callable[[], object], *, warmup: int = 3, repeats: int = 10,
             sync: Callable[[], None] | None = None, device: torch.device | str | None = None,
             clock: Callable[[], float] = time.perf_counter) -> Timing:
@@ -152,6 +154,7 @@ class SimulatedDevice:
         return self.now
 
 
+@answers("04_efficiency/q7_speedup")
 def speedup(baseline: Timing, improved: Timing) -> float:
     """How many times faster ``improved`` is: the ratio of the medians (> 1 is faster)."""
     for name, t in (("baseline", baseline), ("improved", improved)):
@@ -217,6 +220,7 @@ def copy_bandwidth(device: torch.device | str | None = None, *, numel: int = 2 *
     return 2 * numel * src.element_size() / t.median
 
 
+@answers("04_efficiency/q4_intensity")
 def conv_arithmetic_intensity(conv: nn.Conv2d, input_size: Sequence[int], bytes_per_element: int = 4) -> float:
     """FLOPs per byte of one convolution on one input of shape ``input_size = (C, H, W)``.
 
@@ -234,6 +238,7 @@ def conv_arithmetic_intensity(conv: nn.Conv2d, input_size: Sequence[int], bytes_
     return 2 * macs / (elements * bytes_per_element)
 
 
+@answers("04_efficiency/q4_intensity")
 def attainable_flops(intensity: float, peak_flops: float, bandwidth: float) -> float:
     """The roofline: ``min(peak, intensity * bandwidth)`` FLOP/s.
 
@@ -249,6 +254,7 @@ def attainable_flops(intensity: float, peak_flops: float, bandwidth: float) -> f
 # --------------------------------------------------------------------------- #
 # Memory
 # --------------------------------------------------------------------------- #
+@answers("04_efficiency/q5_param_bytes")
 def parameter_bytes(module: nn.Module) -> int:
     """Bytes the parameters occupy: each parameter's ``numel * element_size`` (its dtype's size)."""
     if not isinstance(module, nn.Module):
@@ -283,6 +289,7 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return sum(storages.values())
 
 
+@answers("04_efficiency/q5_batch")
 def max_batch_size(budget_bytes: int, fixed_bytes: int, per_sample_bytes: int) -> int:
     """The largest batch ``b`` with ``fixed_bytes + b * per_sample_bytes <= budget_bytes`` (0 if none).
 
@@ -299,6 +306,7 @@ def max_batch_size(budget_bytes: int, fixed_bytes: int, per_sample_bytes: int) -
 # --------------------------------------------------------------------------- #
 # Cheaper, same answer
 # --------------------------------------------------------------------------- #
+@answers("04_efficiency/q7_fold")
 def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """One convolution that computes ``bn(conv(x))`` for a batch norm in eval mode.
 
@@ -332,6 +340,7 @@ def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 # --------------------------------------------------------------------------- #
 # Choosing a model
 # --------------------------------------------------------------------------- #
+@answers("04_efficiency/q2_pareto", "03_architectures/q7_pareto")
 def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
     """Indices (ascending) of the points that no other point dominates.
 

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from helpers.shortcuts import answers
 
 __all__ = [
     "BasicBlock",
@@ -233,6 +234,7 @@ def projection(inplanes: int, outplanes: int, stride: int = 1,
     return nn.Sequential(conv1x1(inplanes, outplanes, stride), norm_layer(outplanes))
 
 
+@answers("02_blocks/q3_basic_block", "02_blocks/q3_bottleneck", "03_architectures/q8_residual")
 class BasicBlock(nn.Module):
     """The residual block of ResNet-18/34 (He et al. 2016, "Deep residual learning", Fig. 2).
 
@@ -288,6 +290,7 @@ class BasicBlock(nn.Module):
         return out
 
 
+@answers("02_blocks/q3_basic_block", "02_blocks/q3_bottleneck")
 class Bottleneck(nn.Module):
     """The bottleneck residual block of ResNet-50/101/152 and of ResNeXt.
 
@@ -363,6 +366,7 @@ class Bottleneck(nn.Module):
 # Section 5: depthwise separable convolution
 # --------------------------------------------------------------------------
 
+@answers("02_blocks/q5_block")
 class DepthwiseSeparable(nn.Module):
     """MobileNet's block (Howard et al. 2017, "MobileNets", Fig. 3 right).
 
@@ -397,6 +401,7 @@ class DepthwiseSeparable(nn.Module):
 # Section 6: inverted residuals and MBConv
 # --------------------------------------------------------------------------
 
+@answers("02_blocks/q6_inverted_residual")
 class InvertedResidual(nn.Module):
     """MobileNet V2's block (Sandler et al. 2018, "MobileNetV2", Table 1 and Fig. 3b).
 
@@ -449,6 +454,7 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
+@answers("02_blocks/q6_se")
 class SqueezeExcitation(nn.Module):
     """Squeeze-and-Excitation (Hu et al. 2018, "Squeeze-and-Excitation networks", Fig. 1, eq. 2-3).
 
@@ -567,6 +573,7 @@ class MBConvConfig:
         return make_divisible(channels * width_mult, 8)
 
 
+@answers("02_blocks/q6_inverted_residual")
 class MBConv(nn.Module):
     """EfficientNet's block: the mobile inverted bottleneck with squeeze-and-excitation.
 
@@ -680,6 +687,7 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)                    # (N, C, H, W)
 
 
+@answers("03_architectures/q6_block")
 class CNBlock(nn.Module):
     """The ConvNeXt block (Liu et al. 2022, "A ConvNet for the 2020s", Fig. 4 right).
 

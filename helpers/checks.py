@@ -7,7 +7,10 @@ failure message never carries the expected value.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
+import threading
+import types
 from typing import Callable, Iterable, Mapping
 
 import torch
@@ -19,16 +22,25 @@ HIDDEN_NOTE = "(Hidden tests with other inputs run when your notebook is graded.
 
 
 class CheckFailed(AssertionError):
-    """A wrong answer: the message is written for the student."""
+    """A wrong answer: the message is written for the student.
+
+    ``mistake`` names the likely mistake ('' when none is known), without any value: the class
+    report counts it across students, hidden tests included.
+    """
+
+    mistake: str = ""
 
 
 class ShortcutUsed(CheckFailed):
     """The answer called the library routine the question asks you to implement."""
 
 
-def _fail(message: str, reveal: bool = False) -> None:
+def _fail(message: str, reveal: bool = False, hint: str = "") -> None:
     # A public check (reveal=True) reminds the student that passing it is not the whole grade.
-    raise CheckFailed(f"{message}\n{HIDDEN_NOTE}" if reveal else message)
+    # ``hint`` is ": <likely mistake>"; its first clause is the mistake's name.
+    error = CheckFailed(f"{message}{hint}\n{HIDDEN_NOTE}" if reveal else message + hint)
+    error.mistake = hint.removeprefix(": ").split(": ")[0].strip()
+    raise error
 
 
 def likely_mistake(got, mistakes: Mapping[str, object] | None) -> str:
@@ -49,8 +61,8 @@ def check_int(name: str, got, expected: int, mistakes: Mapping[str, object] | No
         _fail(f"{name}: expected an int, got {type(got).__name__} {got!r}"
               + (" (use int(...) or // for whole numbers)" if isinstance(got, float) else ""))
     if got != expected:
-        _fail(f"{name}: got {got}" + (f", expected {expected}" if reveal else ", which is not right")
-              + likely_mistake(got, mistakes), reveal)
+        _fail(f"{name}: got {got}" + (f", expected {expected}" if reveal else ", which is not right"),
+              reveal, likely_mistake(got, mistakes))
 
 
 def check_ints(name: str, got, expected: tuple, *, reveal: bool = True) -> None:
@@ -74,8 +86,8 @@ def check_number(name: str, got, expected: float, *, rel: float = 1e-6, abs_: fl
             if got == wrong or abs(got - wrong) <= max(abs_, rel * abs(wrong)):
                 hint = f": {reason}"
                 break
-        _fail(f"{name}: got {got:g}" + (f", expected {expected:g}" if reveal else ", which is not right") + hint,
-              reveal)
+        _fail(f"{name}: got {got:g}" + (f", expected {expected:g}" if reveal else ", which is not right"),
+              reveal, hint)
 
 
 def as_tensor(name: str, got) -> torch.Tensor:
@@ -102,7 +114,7 @@ def check_tensor(name: str, got, expected: torch.Tensor, *, atol: float = 1e-6, 
             if wrong.shape == got64.shape and torch.allclose(got64, wrong, atol=atol, rtol=rtol):
                 hint = f": {reason}"
                 break
-        _fail(f"{name}: values differ from the reference (max difference {diff:.3g})" + hint, reveal)
+        _fail(f"{name}: values differ from the reference (max difference {diff:.3g})", reveal, hint)
 
 
 def cmp(name: str, mine: torch.Tensor, reference: torch.Tensor) -> bool:
@@ -178,8 +190,8 @@ def load_reference_weights(mine, ref: torch.nn.Module, what: str, reveal: bool =
         detail = f" (missing: {missing}; unexpected: {extra}; shapes differ: {shapes or 'none'})"
     else:
         detail = " (parameter names or shapes differ)"
-    _fail(f"{what}: the reference block's weights do not load into yours with strict=True{detail}"
-          + _block_mistake(ours, theirs, missing, extra, wrong), reveal)
+    _fail(f"{what}: the reference block's weights do not load into yours with strict=True{detail}",
+          reveal, _block_mistake(ours, theirs, missing, extra, wrong))
 
 
 def check_same_tree(what: str, mine, ref: torch.nn.Module) -> None:
@@ -202,36 +214,87 @@ def model_shortcuts(*extra: Callable) -> tuple[Callable, ...]:
     functions=...)`` so that building the network by calling the library scores 0."""
     import importlib
     import inspect
+    import pkgutil
 
     found = list(extra)
     try:
         library = importlib.import_module("helpers.models")
     except ImportError:  # an older helpers without the module: nothing of it to forbid
         return tuple(found)
-    for _, obj in inspect.getmembers(library):
-        if getattr(obj, "__module__", None) != "helpers.models":
-            continue
-        if inspect.isfunction(obj):
-            found.append(obj)
-        elif inspect.isclass(obj):
-            found += [f for f in vars(obj).values() if inspect.isfunction(f)]
+    # the package and each family's file (helpers/models/resnet.py ...), private builders included
+    modules = [library] + [importlib.import_module(info.name) for info in
+                           pkgutil.iter_modules(getattr(library, "__path__", []), "helpers.models.")]
+    seen: set[int] = set()
+    for module in modules:
+        for _, obj in inspect.getmembers(module):
+            where = getattr(obj, "__module__", None) or ""
+            if id(obj) in seen or not (where == "helpers.models" or where.startswith("helpers.models.")):
+                continue
+            seen.add(id(obj))
+            if inspect.isfunction(obj):
+                found.append(obj)
+            elif inspect.isclass(obj):
+                found += [f for f in vars(obj).values() if inspect.isfunction(f)]
     return tuple(found)
 
 
 
 # aten operators behind the library routines students re-implement, by the name a question uses.
+# "conv" also lists the private entry points that compute a convolution (slow_conv3d on a depth-1
+# input, the dilated kernels, the weight gradient of convolution_backward), so that no spelling of
+# a convolution reaches the answer.
 SHORTCUT_OPS: dict[str, tuple[str, ...]] = {
-    "conv": ("convolution", "_convolution", "conv2d", "mkldnn_convolution", "cudnn_convolution",
-             "_slow_conv2d_forward", "thnn_conv2d", "conv_transpose2d", "slow_conv_transpose2d",
-             "cudnn_convolution_transpose", "miopen_convolution"),
-    "deform_conv": ("deform_conv2d",),
-    "grid_sample": ("grid_sampler_2d", "grid_sampler", "cudnn_grid_sampler"),
+    "conv": ("convolution", "_convolution", "_convolution_mode", "conv1d", "conv2d", "conv3d", "conv_tbc",
+             "mkldnn_convolution", "cudnn_convolution", "cudnn_convolution_relu", "cudnn_convolution_add_relu",
+             "miopen_convolution", "miopen_depthwise_convolution", "convolution_overrideable",
+             "_slow_conv2d_forward", "_slow_conv2d_backward", "thnn_conv2d", "slow_conv3d", "slow_conv3d_forward",
+             "slow_conv_dilated2d", "slow_conv_dilated3d", "_conv_depthwise2d", "conv_depthwise3d",
+             "_nnpack_spatial_convolution", "convolution_backward", "convolution_backward_overrideable",
+             "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "slow_conv_transpose2d",
+             "slow_conv_transpose3d", "cudnn_convolution_transpose", "miopen_convolution_transpose",
+             "mkldnn_convolution_transpose", "_mps_convolution", "_mps_convolution_transpose"),
+    "deform_conv": ("deform_conv2d", "_deform_conv2d_backward"),
+    "grid_sample": ("grid_sampler_2d", "grid_sampler", "cudnn_grid_sampler", "grid_sampler_2d_backward",
+                    "roi_align", "ps_roi_align"),
     "interpolate": ("upsample_nearest2d", "upsample_bilinear2d", "_upsample_nearest_exact2d",
-                    "_upsample_bilinear2d_aa", "upsample_bicubic2d"),
+                    "_upsample_bilinear2d_aa", "upsample_bicubic2d", "upsample_nearest1d", "upsample_linear1d",
+                    "upsample_nearest3d", "upsample_trilinear3d", "_upsample_nearest_exact1d",
+                    "_upsample_nearest_exact3d", "_upsample_bicubic2d_aa"),
     "norm": ("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-             "batch_norm", "cudnn_batch_norm", "miopen_batch_norm", "native_layer_norm", "layer_norm",
-             "native_group_norm", "group_norm", "instance_norm"),
-    "dropout": ("native_dropout", "dropout", "feature_dropout"),
+             "_native_batch_norm_legit_functional", "batch_norm", "_batch_norm_impl_index",
+             "_batch_norm_with_update", "_batch_norm_no_update", "cudnn_batch_norm", "miopen_batch_norm",
+             "native_layer_norm", "layer_norm", "native_group_norm", "group_norm", "instance_norm",
+             "batch_norm_update_stats", "batch_norm_stats", "batch_norm_elemt", "_fused_rms_norm", "rms_norm"),
+    "dropout": ("native_dropout", "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout",
+                "fused_dropout", "_fused_dropout"),
+}
+
+# Implementation questions allow only the operators of one entry here (the aten names a dispatch
+# mode sees), with one line saying what that means; any other operator - a library convolution, a
+# private entry point, a patch extractor where loops are asked for - refuses the answer.
+_CREATE = ("empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like",
+           "new_zeros", "new_ones", "new_empty", "new_full", "new_empty_strided", "arange", "scalar_tensor",
+           "lift_fresh", "lift_fresh_copy", "_to_copy", "to", "clone", "copy_", "detach", "alias", "fill_", "zero_",
+           "_local_scalar_dense", "item", "is_nonzero", "result_type", "_has_compatible_shallow_copy_type")
+_VIEWS = ("view", "_unsafe_view", "reshape", "select", "slice", "index", "index_put_", "index_put", "unsqueeze",
+          "squeeze", "permute", "transpose", "t", "expand", "contiguous", "flatten", "unflatten", "split",
+          "split_with_sizes", "chunk", "narrow", "stack", "cat", "unbind", "constant_pad_nd", "pad", "flip",
+          "movedim", "numpy_T", "setitem", "select_scatter", "slice_scatter", "copy", "_reshape_alias", "expand_as",
+          "masked_fill", "masked_fill_", "where", "clamp", "clamp_min", "clamp_max", "floor", "ceil", "round",
+          "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "bitwise_and")
+_ARITH = ("add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "neg", "sum", "mean", "addcmul", "addcmul_",
+          "rsub", "pow", "sqrt", "rsqrt", "abs", "max", "min", "amax", "amin", "exp", "sign", "dot", "vdot",
+          "floor_divide", "remainder", "fmod", "frac", "trunc", "to_dtype")
+_PRODUCTS = ("mm", "bmm", "matmul", "einsum", "tensordot", "mv", "addmm", "baddbmm", "linear", "sum_to_size")
+ALLOWED_OPS: dict[str, tuple[str, frozenset[str]]] = {
+    "none": ("plain arithmetic on numbers (no tensor operation at all)", frozenset()),
+    "loops": ("explicit loops over output positions with indexing, products and sums "
+              "(no unfold/im2col or strided patch views, no library convolution)",
+              frozenset(_CREATE + _VIEWS + _ARITH + _PRODUCTS)),
+    "im2col": ("patches unfolded into columns and one matrix product (F.unfold or slicing, then @/matmul/einsum; "
+               "no library convolution)",
+               frozenset(_CREATE + _VIEWS + _ARITH + _PRODUCTS + ("im2col", "unfold", "as_strided", "expand_copy",
+                                                                  "_unsafe_index", "repeat", "repeat_interleave"))),
 }
 
 
@@ -250,10 +313,39 @@ _SHORTCUT_FUNCTIONS: dict[str, dict[Callable, bool]] = {
     },
 }
 
+# Names whose use in an answer's code reaches under the guard: private torch entry points and the
+# switches that turn dispatch modes off. Found in the code objects the answer runs (see _static_refusal).
+PRIVATE_NAMES = frozenset({
+    "_C", "_nn", "_VariableFunctions", "_ops", "aten", "_python_dispatch", "_disable_current_modes",
+    "_DisableTorchDispatch", "DisableTorchFunction", "DisableTorchFunctionSubclass", "_DisableFuncTorch",
+    "_pop_torch_dispatch_stack", "_pop_torch_function_stack", "_set_torch_function_state",
+    "_dispatch_tls_set_dispatch_key_excluded", "_ExcludeDispatchKeyGuard", "_unset_dispatch_mode",
+    "_set_dispatch_mode", "_pop_mode", "_pop_mode_temporarily", "_len_torch_dispatch_stack",
+})
+_PRIVATE_MODULES = ("torch._C", "torch._ops", "torch.utils._python_dispatch", "torch._dispatch", "torch._prims",
+                    "torch._refs", "torch._decomp")
+
 
 def _shortcut_message(name: str, what: str) -> str:
-    return (f"your code calls {name} ({what}), the routine this question asks "
-            "you to implement: write it with basic tensor operations instead")
+    """One line: what the answer used, and what the question allows."""
+    return f"your code calls {name}, which computes what this question asks; this question allows {what}"
+
+
+def _allows(groups: Iterable[str]) -> str:
+    return f"basic tensor operations written by you (not the library's {', '.join(groups)})"
+
+
+class _Guard:
+    """What one guarded call refuses, shared by every thread the answer starts."""
+
+    def __init__(self, ops: set[str], what: str, allowed: tuple[str, frozenset[str]] | None):
+        self.ops, self.what, self.allowed = ops, what, allowed
+        self.refusals: list[str] = []  # the first one is reported, whichever thread it came from
+        self.local = threading.local()
+
+    def refuse(self, message: str) -> None:
+        self.refusals.append(message)
+        raise ShortcutUsed(message)
 
 
 class _ForbidFunctions(TorchFunctionMode):
@@ -274,10 +366,30 @@ class _ForbidFunctions(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-class _Forbid(TorchDispatchMode):
-    def __init__(self, ops: set[str], what: str):
+_PYTHON_KEY = torch._C.DispatchKey.Python
+
+
+class _Watch(TorchFunctionMode):
+    """Sees every torch call of the answer and refuses it when the dispatch guard below was switched
+    off (``torch._C._DisableTorchDispatch``, ``_disable_current_modes``): the operators would run unseen."""
+
+    def __init__(self, guard: _Guard, forbid: "_Forbid"):
         super().__init__()
-        self.ops, self.what = ops, what
+        self.guard, self.forbid = guard, forbid
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if not getattr(self.guard.local, "inside", False):
+            off = torch._C._dispatch_tls_is_dispatch_key_excluded(_PYTHON_KEY)
+            if off or self.forbid not in torch.utils._python_dispatch._get_current_dispatch_mode_stack():
+                self.guard.refuse(f"your code switches off the grader's operator check around "
+                                  f"{getattr(func, '__name__', func)}: not allowed; this question allows {self.guard.what}")
+        return func(*args, **(kwargs or {}))
+
+
+class _Forbid(TorchDispatchMode):
+    def __init__(self, guard: _Guard):
+        super().__init__()
+        self.guard = guard
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -286,10 +398,20 @@ class _Forbid(TorchDispatchMode):
         return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        guard = self.guard
         name = func.overloadpacket.__name__ if hasattr(func, "overloadpacket") else str(func)
-        if name in self.ops:
-            raise ShortcutUsed(_shortcut_message(name, self.what))
-        return func(*args, **(kwargs or {}))
+        if name in guard.ops:
+            guard.refuse(_shortcut_message(name, guard.what))
+        if guard.allowed is not None and name not in guard.allowed[1]:
+            guard.refuse(f"your code uses the operator aten.{name}; this question allows only {guard.allowed[0]}")
+        if not torch._C._is_torch_function_enabled():
+            guard.refuse(f"your code switches off torch function handling (at aten.{name}): not allowed; "
+                         f"this question allows {guard.what}")
+        guard.local.inside = True
+        try:
+            return func(*args, **(kwargs or {}))
+        finally:
+            guard.local.inside = False
 
 
 _TRIPPED: list[str] = []  # references called while a tripwire was in place
@@ -299,7 +421,7 @@ def _trip():
     """Called by a tripwire (see :func:`no_shortcuts`): record the reference's name and refuse."""
     name = sys._getframe(1).f_code.co_name
     _TRIPPED.append(name)
-    raise ShortcutUsed(f"your code calls the course's reference {name}: write your own")
+    raise ShortcutUsed(f"your code calls the course's reference {name}; this question allows your own code")
 
 
 def _tripwire(*args, **kwargs):
@@ -327,43 +449,208 @@ def _tripwires(functions: Iterable[Callable]):
 
 
 @contextlib.contextmanager
-def no_shortcuts(*groups: str, functions: Iterable[Callable] = ()):
+def _modes(guard: _Guard, python_level: dict[Callable, bool]):
+    """The guard's modes on the current thread (dispatch modes are per thread)."""
+    with contextlib.ExitStack() as modes:
+        if python_level:  # only when needed: a function mode sees every torch call
+            modes.enter_context(_ForbidFunctions(python_level, guard.what))
+        forbid = _Forbid(guard)
+        modes.enter_context(forbid)
+        modes.enter_context(_Watch(guard, forbid))
+        yield
+
+
+@contextlib.contextmanager
+def _every_thread(guard: _Guard, python_level: dict[Callable, bool]):
+    """Threads the answer starts run under the same guard: ``threading.Thread`` (and so
+    ``concurrent.futures``) start through ``threading._start_new_thread``, raw threads through
+    ``_thread.start_new_thread``; both are wrapped while the answer runs."""
+    import _thread
+
+    def wrap(start):
+        def start_new_thread(function, args=(), kwargs=None):
+            def guarded(*a, **k):
+                with _modes(guard, python_level):
+                    return function(*a, **k)
+            return start(guarded, args, kwargs or {})
+        return start_new_thread
+
+    saved = (threading._start_new_thread, _thread.start_new_thread)
+    threading._start_new_thread, _thread.start_new_thread = wrap(saved[0]), wrap(saved[1])
+    try:
+        yield
+    finally:
+        threading._start_new_thread, _thread.start_new_thread = saved
+
+
+@contextlib.contextmanager
+def no_shortcuts(*groups: str, functions: Iterable[Callable] = (), allowed: str | None = None):
     """Run a student's implementation with the library shortcut disabled.
 
     ``groups`` name entries of :data:`SHORTCUT_OPS` (``"conv"``, ``"interpolate"``, ...): any call
     that reaches those operators - ``F.conv2d``, ``nn.Conv2d``, ``torch.conv2d`` alike - raises
-    :class:`ShortcutUsed`. ``functions`` are Python functions (the ``helpers`` references): while
+    :class:`ShortcutUsed`. ``allowed`` names an entry of :data:`ALLOWED_OPS`: then every other
+    operator is refused too. ``functions`` are Python functions (the ``helpers`` references): while
     the block runs their code is swapped for a tripwire, so calling them however they were
     imported raises :class:`ShortcutUsed`, also after the block if the student's code caught it.
+    The same holds on every thread started inside the block; switching the check off refuses too.
     """
     ops = {op for g in groups for op in SHORTCUT_OPS[g]}
     python_level = {f: d for g in groups for f, d in _SHORTCUT_FUNCTIONS.get(g, {}).items()}
-    what = ", ".join(groups) or "library routine"
+    if allowed is not None and allowed not in ALLOWED_OPS:
+        raise ValueError(f"no_shortcuts(allowed={allowed!r}): not one of {sorted(ALLOWED_OPS)}")
+    guard = _Guard(ops, _allows(groups) if groups else "your own code", ALLOWED_OPS.get(allowed))
+    if guard.allowed is not None:
+        guard.what = guard.allowed[0]
     del _TRIPPED[:]
-    with contextlib.ExitStack() as modes:
-        modes.enter_context(_tripwires(functions))
-        if python_level:  # only when needed: a function mode sees every torch call
-            modes.enter_context(_ForbidFunctions(python_level, what))
-        modes.enter_context(_Forbid(ops, what))
-        yield
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_tripwires(functions))
+            stack.enter_context(_every_thread(guard, python_level))
+            stack.enter_context(_modes(guard, python_level))
+            yield
+    except Exception:
+        if guard.refusals:  # the answer failed because a thread of it was refused: say why
+            raise ShortcutUsed(guard.refusals[0]) from None
+        raise
+    if guard.refusals:  # refused on another thread, or caught by the answer itself
+        raise ShortcutUsed(guard.refusals[0])
     if _TRIPPED:
         name = _TRIPPED[0]
         del _TRIPPED[:]
-        raise ShortcutUsed(f"your code calls the course's reference {name}: write your own")
+        raise ShortcutUsed(f"your code calls the course's reference {name}; this question allows your own code")
+
+
+# --- what the answer's code is made of (checked before it runs) -----------------------------
+
+def _code_key(code: types.CodeType) -> tuple:
+    """A code object without its names of locals, file and line numbers: equal for a function and a
+    copy of it pasted under other local names (its docstring dropped)."""
+    consts = tuple(_code_key(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts)
+    if consts and code.co_consts and isinstance(code.co_consts[0], str):
+        consts = consts[1:]
+    return code.co_code, code.co_names, consts, code.co_argcount, code.co_kwonlyargcount
+
+
+def _own_functions(obj, seen: set[int] | None = None, depth: int = 0) -> list[types.FunctionType]:
+    """The Python functions an answer runs that are not the library's: ``obj`` itself (a function,
+    a bound method, a class's methods, a module's class) and the functions its code reaches
+    through globals, closures and defaults, a few levels deep."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 4:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, types.MethodType):
+        obj = obj.__func__
+    if isinstance(obj, torch.nn.Module):
+        obj = type(obj)
+    if inspect.isclass(obj):
+        if str(obj.__module__).startswith(("torch", "helpers", "builtins", "torchvision")):
+            return []
+        found = []
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)
+            if inspect.isfunction(value):
+                found += _own_functions(value, seen, depth + 1)
+        return found
+    if not inspect.isfunction(obj):
+        return []
+    found = [obj]
+    reached = [obj.__globals__.get(n) for n in _names(obj.__code__)]
+    reached += [c.cell_contents for c in (obj.__closure__ or ()) if _has_contents(c)]
+    reached += list(obj.__defaults__ or ())
+    for value in reached:
+        if inspect.isfunction(value) or inspect.isclass(value) or isinstance(value, types.MethodType):
+            if not str(getattr(value, "__module__", "")).startswith(("torch", "helpers", "torchvision")):
+                found += _own_functions(value, seen, depth + 1)
+            elif inspect.isfunction(value):
+                found.append(value)  # a library function: its code is compared, not followed
+    return found
+
+
+def _has_contents(cell) -> bool:
+    try:
+        cell.cell_contents
+        return True
+    except ValueError:
+        return False
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return names
+
+
+def _is_private(value) -> bool:
+    module = getattr(value, "__module__", None) or getattr(value, "__name__", "")
+    if type(value).__name__ in ("OpOverload", "OpOverloadPacket", "_OpNamespace"):
+        return True
+    name = getattr(value, "__name__", "")
+    return (str(module).startswith(_PRIVATE_MODULES) and (name.startswith("_") or name in PRIVATE_NAMES)) \
+        or (isinstance(value, types.ModuleType) and value.__name__.startswith(_PRIVATE_MODULES))
+
+
+def _static_refusal(fn, references: Iterable[Callable], allows: str) -> str | None:
+    """Why ``fn`` may not run, from its code alone: it reuses a reference routine's code (the same
+    code object, or the same bytecode under other names), or it names a private torch entry point
+    (``torch._C``, ``torch.ops``, ``torch.utils._python_dispatch``) directly or through a global."""
+    refs = {}
+    for r in references:
+        code = getattr(r, "__code__", None)
+        if code is not None:
+            refs[id(code)] = r
+            refs[_code_key(code)] = r
+    own = _own_functions(fn)
+    for f in own:
+        ref = refs.get(id(f.__code__)) or refs.get(_code_key(f.__code__))
+        if ref is not None and ref is not f:
+            return (f"your {f.__name__} reuses the code of the course's {ref.__module__}.{ref.__qualname__}: "
+                    f"write your own; this question allows {allows}")
+        if ref is f:
+            continue
+        if str(f.__module__).startswith(("torch", "helpers", "torchvision")):
+            continue
+        private = sorted(_names(f.__code__) & PRIVATE_NAMES)
+        values = [f.__globals__.get(n) for n in _names(f.__code__)]
+        values += [c.cell_contents for c in (f.__closure__ or ()) if _has_contents(c)]
+        if not private:
+            private = [getattr(v, "__name__", repr(v)) for v in values if v is not None and _is_private(v)]
+        if private:
+            return (f"your {f.__name__} uses a private torch entry point ({private[0]}): not allowed; "
+                    f"this question allows {allows}")
+    return None
 
 
 def run_student(fn: Callable, *args, forbid: tuple[str, ...] = (), functions: Iterable[Callable] = (),
-                name: str | None = None, **kwargs):
+                name: str | None = None, question: str | None = None, **kwargs):
     """Call a student's function with shortcuts disabled; turn a crash into a clear failure.
 
-    ``forbid`` names :data:`SHORTCUT_OPS` groups, ``functions`` the references (see :func:`no_shortcuts`);
+    ``question`` (``"01_layers/q6_loops"``) derives everything from the question's declaration in
+    :mod:`helpers.shortcuts`: the refused operator groups, the references (tripwired and compared
+    with the answer's code), the allowed operators of implementation questions. ``forbid`` names
+    more :data:`SHORTCUT_OPS` groups, ``functions`` more references (see :func:`no_shortcuts`);
     other keyword arguments go to ``fn``.
     """
     label = name or getattr(fn, "__name__", "your function")
     if not callable(fn):
         _fail(f"{label} is not a function (did you run its cell?)")
+    allowed = None
+    functions = tuple(functions)
+    if question is not None:
+        from helpers import shortcuts
+
+        declared = shortcuts.forbidden(question)
+        forbid, functions = tuple(dict.fromkeys(tuple(forbid) + declared.ops)), functions + declared.functions
+        allowed = declared.allowed
+    allows = ALLOWED_OPS[allowed][0] if allowed else "your own code (not the course's routines)"
+    refusal = _static_refusal(fn, functions, allows)
+    if refusal:
+        raise ShortcutUsed(refusal)
     try:
-        with no_shortcuts(*forbid, functions=functions):
+        with no_shortcuts(*forbid, functions=functions, allowed=allowed):
             return fn(*args, **kwargs)
     except CheckFailed:
         raise

@@ -48,6 +48,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from helpers._args import check_int
+from helpers.shortcuts import answers
 
 __all__ = ["count_params", "count_macs", "macs_by_module"]
 
@@ -57,6 +58,13 @@ aten = torch.ops.aten
 # --------------------------------------------------------------------------- #
 # Parameters
 # --------------------------------------------------------------------------- #
+@answers("01_layers/q5_cost",
+         "02_blocks/q1_vgg_params",
+         "02_blocks/q1_vgg_numbers",
+         "02_blocks/q2_torchvision",
+         "02_blocks/q2_costs",
+         "02_blocks/q4_count",
+         "03_architectures/q2_paper_vs_torchvision")
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``module``; a parameter shared by two layers counts once.
 
@@ -315,6 +323,12 @@ def _trace(module: nn.Module, input_size: object, record_shapes: bool = False) -
     return trace
 
 
+# The questions that ask for a MAC count by hand: count_macs and macs_by_module answer them.
+MAC_QUESTIONS = ("01_layers/q5_cost", "02_blocks/q2_numbers", "02_blocks/q2_costs", "02_blocks/q3_costs",
+                 "02_blocks/q5_ratio", "04_efficiency/q1_flops")
+
+
+@answers(*MAC_QUESTIONS)
 def count_macs(module: nn.Module, input_size: Sequence[int]) -> int:
     """Multiply-accumulates of one forward pass of ``module`` on ONE input of shape ``input_size``.
 
@@ -330,6 +344,7 @@ def count_macs(module: nn.Module, input_size: Sequence[int]) -> int:
     return _trace(module, input_size).total
 
 
+@answers(*MAC_QUESTIONS)
 def macs_by_module(module: nn.Module, input_size: Sequence[int]) -> dict[str, int]:
     """MACs of each submodule (qualified name as in ``named_modules()``, the root is ``""``).
 

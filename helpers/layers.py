@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from helpers._args import IntOrPair, check_int, is_pair, to_pair
+from helpers.shortcuts import answers
 
 __all__ = [
     "NORM_AXES",
@@ -126,6 +127,11 @@ def _columns_times_weight(cols: Tensor, weight: Tensor, bias: Tensor | None, gro
 # Section 6: how a convolution is computed
 # --------------------------------------------------------------------------
 
+@answers("01_layers/q4_deform",
+         "01_layers/q6_loops",
+         "01_layers/q6_im2col",
+         "02_blocks/q4_grouped",
+         "02_blocks/q4_branches")
 def conv2d_naive(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrPair = 1,
                  padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1) -> Tensor:
     """2-D convolution as a loop over output positions, the way the formula reads.
@@ -171,6 +177,11 @@ def conv2d_naive(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: 
     return y
 
 
+@answers("01_layers/q4_deform",
+         "01_layers/q6_loops",
+         "01_layers/q6_im2col",
+         "02_blocks/q4_grouped",
+         "02_blocks/q4_branches")
 def conv2d_im2col(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrPair = 1,
                   padding: IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1) -> Tensor:
     """2-D convolution as one matrix multiplication: im2col (``F.unfold``) then ``W @ columns``.
@@ -197,6 +208,7 @@ def conv2d_im2col(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride:
 # Section 4: deformable convolution
 # --------------------------------------------------------------------------
 
+@answers("01_layers/q4_bilinear", "01_layers/q4_deform", "01_layers/q7_upsample")
 def bilinear_sample(x: Tensor, py: Tensor, px: Tensor) -> Tensor:
     """Read ``x`` at fractional positions by bilinear interpolation; zero outside the image.
 
@@ -251,6 +263,7 @@ def bilinear_sample(x: Tensor, py: Tensor, px: Tensor) -> Tensor:
     return out.reshape(n, c, *points_shape)                             # (N, C, *S)
 
 
+@answers("01_layers/q4_deform")
 def deform_conv2d(x: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | None = None,
                   stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1,
                   mask: Tensor | None = None) -> Tensor:
@@ -359,6 +372,7 @@ def _output_size(x: Tensor, scale: tuple[float, float]) -> tuple[int, int]:
     return h_out, w_out
 
 
+@answers("01_layers/q7_upsample", "01_layers/q7_table")
 def upsample_nearest(x: Tensor, scale_factor: FloatOrPair) -> Tensor:
     """Nearest-neighbour resizing: every output pixel copies one input pixel.
 
@@ -387,6 +401,7 @@ def upsample_nearest(x: Tensor, scale_factor: FloatOrPair) -> Tensor:
     return x[:, :, rows][:, :, :, cols]                                   # (N, C, H_out, W_out)
 
 
+@answers("01_layers/q7_upsample", "01_layers/q7_table")
 def upsample_bilinear(x: Tensor, scale_factor: FloatOrPair, align_corners: bool = False) -> Tensor:
     """Bilinear resizing by hand: gather the two nearest rows and lerp, then the same for columns.
 
@@ -432,6 +447,7 @@ def upsample_bilinear(x: Tensor, scale_factor: FloatOrPair, align_corners: bool 
     return (1 - lx) * rows[..., x0] + lx * rows[..., x1]    # (N, C, H_out, W_out)
 
 
+@answers("01_layers/q7_transposed")
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrPair = 1,
                      padding: IntOrPair = 0, output_padding: IntOrPair = 0, dilation: IntOrPair = 1,
                      groups: int = 1) -> Tensor:
@@ -527,6 +543,7 @@ def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
     return y
 
 
+@answers("01_layers/q8_norms")
 def normalize(x: Tensor, dims: int | Sequence[int], eps: float = 1e-5) -> Tensor:
     """The one formula every norm layer shares, over different axes:
 
@@ -549,6 +566,7 @@ def normalize(x: Tensor, dims: int | Sequence[int], eps: float = 1e-5) -> Tensor
     return (x - mean) / torch.sqrt(var + eps)
 
 
+@answers("01_layers/q8_norms", "01_layers/q8_running", "04_efficiency/q7_fold")
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -602,6 +620,7 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     return _affine(y, weight, bias)
 
 
+@answers("01_layers/q8_norms")
 def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Layer Norm: normalize each sample over its last ``len(normalized_shape)`` axes.
@@ -633,6 +652,7 @@ def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor 
     return y
 
 
+@answers("01_layers/q8_norms")
 def instance_norm(x: Tensor, eps: float = 1e-5, weight: Tensor | None = None,
                   bias: Tensor | None = None) -> Tensor:
     """Instance Norm: normalize each channel of each sample over its spatial axes ``(H, W)``.
@@ -657,6 +677,7 @@ def instance_norm(x: Tensor, eps: float = 1e-5, weight: Tensor | None = None,
     return _affine(normalize(x, tuple(range(2, x.dim())), eps), weight, bias)
 
 
+@answers("01_layers/q8_norms")
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Group Norm: split the channels into groups, normalize each group of each sample.
@@ -688,6 +709,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
     return _affine(y, weight, bias)
 
 
+@answers("01_layers/q8_dropout")
 def dropout(x: Tensor, p: float = 0.5, training: bool = True,
             generator: torch.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each unit with probability ``p``, scale the kept ones by ``1/(1-p)``.

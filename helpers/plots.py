@@ -13,6 +13,8 @@ Introduced in notebooks/01_layers.ipynb:
 * section 7, up-sampling: :func:`plot_checkerboard`
 * section 8, normalization: :func:`plot_norm_axes`
 
+in notebooks/03_architectures.ipynb, section 7: :func:`plot_receptive_fields` and
+:func:`plot_accuracy_vs_cost`;
 and in notebooks/04_efficiency.ipynb: :func:`plot_cost_breakdown` (section 1),
 :func:`plot_pareto` (section 2), :func:`plot_batch_sweep` (section 3) and
 :func:`plot_roofline` (section 4).
@@ -26,12 +28,14 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon, Rectangle
+from matplotlib.transforms import Bbox
 
 from helpers._args import check_int
 from helpers.layers import NORM_AXES, conv_transpose2d
 
 __all__ = [
     "plot_batch_sweep",
+    "plot_accuracy_vs_cost",
     "plot_checkerboard",
     "plot_conv_timing",
     "plot_cost_breakdown",
@@ -40,6 +44,7 @@ __all__ = [
     "plot_norm_axes",
     "plot_pareto",
     "plot_receptive_field_heatmap",
+    "plot_receptive_fields",
     "plot_roofline",
 ]
 
@@ -295,6 +300,82 @@ def plot_checkerboard(kernel_size: int = 3, stride: int = 2, input_size: int = 6
     return fig
 
 
+def _number(value: float) -> str:
+    """Three significant digits without exponents: 1,050 · 12.3 · 0.85."""
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _duration(seconds: float) -> str:
+    """A time in the unit people read it in: 1.05 s, 12.3 ms, 850 µs, 42.0 ns."""
+    seconds = float(f"{seconds:.3g}")  # 0.9999 s is 1.00 s, not 1,000 ms
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{_number(seconds / scale)} {unit}"
+    return f"{_number(seconds / 1e-9)} ns"
+
+
+def _times(ratio: float) -> str:
+    """How many times slower than the fastest: ×1.0, ×50.7, ×4,330."""
+    ratio = float(f"{ratio:.3g}")
+    return f"×{ratio:,.0f}" if ratio >= 100 else f"×{ratio:.1f}"
+
+
+# Where a point's name may go, in points from the point: right, left, above, below, then farther out.
+_LABEL_SPOTS = [(dx * k, dy * k, ha, va) for k in (1, 2.5, 4) for dx, dy, ha, va in (
+    (4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"), (-4, -3, "right", "top"),
+    (0, 6, "center", "bottom"), (0, -6, "center", "top"))]
+
+
+def _line_boxes(ax, step: float = 4.0) -> list[Bbox]:
+    """Small boxes along every line of ``ax``, ``step`` pixels apart, for labels to keep off."""
+    boxes = []
+    for line in ax.lines:
+        xy = line.get_transform().transform(line.get_xydata())
+        for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:]):
+            n = max(2, int(np.hypot(x1 - x0, y1 - y0) / step))
+            boxes += [Bbox.from_extents(x - 1, y - 1, x + 1, y + 1)
+                      for x, y in zip(np.linspace(x0, x1, n), np.linspace(y0, y1, n))]
+    return boxes
+
+
+def _name_points(ax, xs, ys, names, sizes=None, fontsize: float = 7) -> None:
+    """Name each point at the first spot where its label covers no other label, marker or the axes' edge.
+
+    ``sizes`` are the markers' areas in points² (``scatter``'s ``s``; 36 when None). Place labels
+    after the final layout (``tight_layout``): the spots are measured on the canvas. Where no spot
+    is free, the label goes where it covers the fewest others.
+    """
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    centres = ax.transData.transform(np.column_stack([xs, ys]))
+    radii = np.sqrt(np.full(len(centres), 36.0) if sizes is None else np.asarray(sizes, dtype=float)) / 2  # points
+    pixels = radii * ax.figure.dpi / 72
+    markers = [Bbox.from_extents(x - r, y - r, x + r, y + r) for (x, y), r in zip(centres, pixels)]
+    markers += _line_boxes(ax)
+    legend = ax.get_legend()
+    taken = [legend.get_window_extent(renderer)] if legend is not None else []
+    for x, y, name, radius in zip(xs, ys, names, radii):
+        best, best_clashes = None, None
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            offset = (dx + np.sign(dx) * radius * 0.7, dy + np.sign(dy) * radius * 0.7)
+            label = ax.annotate(name, (x, y), xytext=offset, textcoords="offset points", ha=ha, va=va,
+                                fontsize=fontsize)
+            box = label.get_window_extent(renderer).padded(1)
+            clashes = (sum(box.overlaps(other) for other in taken + markers)
+                       + (not (frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1))))
+            if best is None or clashes < best_clashes:
+                if best is not None:
+                    best.remove()
+                best, best_clashes = label, clashes
+            else:
+                label.remove()
+            if clashes == 0:
+                break
+        taken.append(best.get_window_extent(renderer).padded(1))
+
+
 def _seconds(name: str, value) -> float:
     """A timing as seconds: a number, a sequence of repeats (median), or a
     ``torch.utils.benchmark`` Measurement (its median)."""
@@ -332,11 +413,89 @@ def plot_conv_timing(results: Mapping[str, object]) -> Figure:
     ax.set_yscale("log")
     ax.set_ylabel("time per call (s, log scale)")
     for bar, t in zip(bars, seconds):
-        ax.text(bar.get_x() + bar.get_width() / 2, t * 1.15, f"{t * 1e3:.3g} ms\n×{t / fastest:.3g}",
+        ax.text(bar.get_x() + bar.get_width() / 2, t * 1.15, f"{_duration(t)}\n{_times(t / fastest)}",
                 ha="center", va="bottom", fontsize=8)
     ax.set_ylim(fastest / 3, max(seconds) * 10)
     ax.set_title(f"the same convolution, {len(names)} implementations")
     fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- #
+# Unit 03 (architectures)
+# --------------------------------------------------------------------------- #
+
+def plot_receptive_fields(fields: Mapping[str, object], image_size: int = 224) -> Figure:
+    """One bar per network: the receptive field of its last feature, against the input image.
+
+    Args:
+        fields: name -> ``helpers.ReceptiveField`` (or a size in pixels); a global field
+            (``is_global``) is drawn as a hatched bar marked "global".
+        image_size: the input's side, drawn as a dashed line.
+
+    Returns:
+        Figure with one axes; each finite bar is labelled with its size.
+
+    Introduced in notebooks/03_architectures.ipynb, section 7.
+    """
+    if not isinstance(fields, Mapping) or not fields:
+        raise ValueError("fields must be a non-empty dict of name -> receptive field")
+    image_size = check_int("image_size", image_size, minimum=1)
+    sizes: dict[str, int | None] = {}
+    for name, field in fields.items():
+        size = None if getattr(field, "is_global", False) else getattr(field, "size", field)
+        if size is not None:
+            size = check_int(f"fields[{name!r}]", size if not isinstance(size, tuple) else max(size), minimum=1)
+        sizes[str(name)] = size
+    top = 1.15 * max([s for s in sizes.values() if s is not None] + [image_size])
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for i, (name, size) in enumerate(sizes.items()):
+        if size is None:  # every feature sees every pixel: no finite size to draw
+            ax.bar(i, top, color="none", edgecolor="tab:red", hatch="//")
+            ax.text(i, top / 2, "global", rotation=90, ha="center", va="center", color="tab:red")
+        else:
+            ax.bar(i, size, color="tab:blue")
+            ax.text(i, size, f"{size:,}", ha="center", va="bottom", fontsize=8)
+    ax.axhline(image_size, color="black", linestyle="--", linewidth=1, label=f"the {image_size}-pixel image")
+    ax.set_ylim(0, top * 1.12)
+    ax.set_xticks(range(len(sizes)), list(sizes), rotation=30, ha="right")
+    ax.set_ylabel("receptive field (pixels)")
+    ax.set_title(f"receptive field of each network's last feature, closed form at {image_size}x{image_size}")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_cost(names, gmacs, accuracy, params, front=()) -> Figure:
+    """Accuracy against MACs for a set of networks, marker area by parameters, every network named.
+
+    Args:
+        names, gmacs, accuracy, params: one entry per network (``helpers.models.published``).
+        front: names on the Pareto front, drawn in red.
+
+    Returns:
+        Figure with one axes, log-scale MACs.
+
+    Introduced in notebooks/03_architectures.ipynb, section 7.
+    """
+    names = [str(n) for n in names]
+    gmacs = _positive_numbers("gmacs", gmacs, len(names))
+    params = _positive_numbers("params", params, len(names))
+    accuracy = _as_array(accuracy, "accuracy").reshape(-1)
+    if accuracy.size != len(names):
+        raise ValueError(f"accuracy must hold {len(names)} values (one per name), got {accuracy.size}")
+    on_front = set(front)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    area = params / 4e5  # points²
+    ax.scatter(gmacs, accuracy, s=area, alpha=0.6,
+               color=["tab:red" if n in on_front else "tab:blue" for n in names])
+    ax.set_xscale("log")
+    ax.set_xlabel("GMACs per 224-ish image (log scale)")
+    ax.set_ylabel("ImageNet top-1 (%)")
+    ax.set_title("accuracy vs cost (area: parameters; red: Pareto front)")
+    ax.margins(x=0.12, y=0.08)
+    fig.tight_layout()
+    _name_points(ax, gmacs, accuracy, names, sizes=area)
     return fig
 
 
@@ -416,8 +575,6 @@ def plot_pareto(names, costs, scores, front=None, *, cost_label: str = "GMACs", 
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.scatter(costs, scores, s=18, color="#999999", label="published models")
     ax.plot(costs[front], scores[front], "-o", color="#d62728", ms=5, label="Pareto front")
-    for i in front:
-        ax.annotate(names[i], (costs[i], scores[i]), textcoords="offset points", xytext=(4, -10), fontsize=7)
     if log_cost:
         ax.set_xscale("log")
     ax.set_xlabel(cost_label + (" (log scale)" if log_cost else ""))
@@ -426,6 +583,7 @@ def plot_pareto(names, costs, scores, front=None, *, cost_label: str = "GMACs", 
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    _name_points(ax, costs[front], scores[front], [names[i] for i in front], sizes=[25] * len(front))
     return fig
 
 

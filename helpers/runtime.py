@@ -8,8 +8,11 @@ variable ``CNN_COURSE_FAST=1``; this module is the only place that reads it.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import importlib.resources
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -25,6 +28,36 @@ def device() -> torch.device:
 def is_colab() -> bool:
     """True inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def public_tests(unit: str) -> str:
+    """The folder of ``unit``'s public checks, shipped inside this package (``helpers/public_tests/``).
+
+    ``make release`` writes them; ``pip install`` brings them, so the checks a notebook runs always
+    match the installed library and need no network once the course is installed. A missing folder
+    is a warning, not an error: a grader overrides the folder with its own tests.
+    """
+    folder = importlib.resources.files("helpers") / "public_tests" / unit
+    if not folder.is_dir():
+        warnings.warn(f"no public checks for unit {unit!r} in the installed course library ({folder}), "
+                      "so grader.check will fail: reinstall the course, or run `make release` in a checkout",
+                      stacklevel=2)
+    return str(folder)
+
+
+def describe() -> str:
+    """What the set-up cell prints last: device, library version, fast mode; in Colab on a CPU, how to get a GPU."""
+    try:
+        version = importlib.metadata.version("cnn-course")
+    except importlib.metadata.PackageNotFoundError:
+        version = "(not installed; imported from its folder)"
+    gpu = torch.cuda.is_available()
+    ready = (f"Ready: device {'GPU ' + torch.cuda.get_device_name(0) if gpu else 'CPU'} | "
+             f"cnn-course {version} | fast mode {'on' if fast_mode() else 'off'}")
+    if is_colab() and not gpu:
+        return ("No GPU in this runtime: Runtime > Change runtime type > a GPU (e.g. T4), then run this "
+                "cell again. The notebook also runs on the CPU, more slowly.\n" + ready)
+    return ready
 
 
 def fast_mode() -> bool:

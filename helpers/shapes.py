@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from helpers._args import IntOrPair, any_pair, is_pair, to_pair
+from helpers.shortcuts import answers
 
 __all__ = [
     "conv_output_size",
@@ -43,6 +44,7 @@ def _effective(kernel_size: int, dilation: int) -> int:
     return dilation * (kernel_size - 1) + 1
 
 
+@answers("01_layers/q3_dilation")
 def effective_kernel_size(kernel_size: IntOrPair, dilation: IntOrPair) -> int | tuple[int, int]:
     """The span of a dilated kernel: ``F' = d*(F - 1) + 1``.
 
@@ -73,6 +75,10 @@ def _conv(at: Label, size: int, kernel_size: int, stride: int, padding: int, dil
     return (size + 2 * padding - span) // stride + 1
 
 
+@answers("01_layers/q1_formula",
+         "01_layers/q1_shapes",
+         "01_layers/q3_dilation",
+         "03_architectures/q1_alexnet")
 def conv_output_size(
     size: IntOrPair,
     kernel_size: IntOrPair,
@@ -123,6 +129,7 @@ def _conv_transpose(
     return out
 
 
+@answers("01_layers/q7_transposed")
 def conv_transpose_output_size(
     size: IntOrPair,
     kernel_size: IntOrPair,
@@ -184,6 +191,7 @@ def _pool(
     return out
 
 
+@answers("01_layers/q1_formula", "01_layers/q1_shapes", "03_architectures/q1_alexnet")
 def pool_output_size(
     size: IntOrPair,
     kernel_size: IntOrPair,

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from torch import nn
 
 from helpers.counting import _check_input_size, _trace, count_params
+from helpers.shortcuts import answers
 
 __all__ = ["Summary", "summary"]
 
@@ -159,6 +160,12 @@ def _receptive_fields(module: nn.Module, input_size: tuple[int, ...], notes: lis
     return {name: ("global" if rf.is_global else rf.size) for name, rf in fields.items()}
 
 
+@answers("01_layers/q1_shapes",
+         "01_layers/q5_cost",
+         "02_blocks/q2_numbers",
+         "02_blocks/q3_costs",
+         "03_architectures/q1_alexnet",
+         "04_efficiency/q1_flops")
 def summary(module: nn.Module, input_size: Sequence[int]) -> Summary:
     """A per-layer table of ``module`` for ONE input of shape ``input_size`` (no batch dimension).
 

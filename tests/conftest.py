@@ -1,6 +1,27 @@
-"""Test-wide set-up: fast mode on, and Jupyter, IPython and matplotlib write to a temporary home."""
+"""Test-wide set-up: fast mode, a temporary home, the slow-test convention, and fixtures shared by files.
+
+* Fast mode is on; Jupyter, IPython and matplotlib write to a temporary home.
+* A test that needs more than a few seconds says why in one line:
+  ``@pytest.mark.slow(reason="...")`` leaves it out of ``make test-fast`` (``pytest -m "not slow"``);
+  ``@pytest.mark.inner_loop(reason="...")`` keeps it there (the masters' round trips). A slow mark
+  without a reason is a usage error; the summary lists unmarked tests that took over 10 s.
+* ``demo_grades``: the demo class graded once per run and backend, shared by every test that reads it
+  (their ids carry ``demo_grades-otter`` / ``demo_grades-nbgrader``). They are marked slow and run
+  on one xdist worker, so that each backend grades the class once however many workers run.
+* ``release_build``: ``autograder/build`` made once (under a file lock) for tests that grade with
+  the checkout's build, so that parallel workers never write it at the same time.
+* Under ``pytest -n N --dist loadgroup`` (``make test``) every other test file is one unit of work,
+  so its module- and class-scoped fixtures run once; the slowest units are handed out first, and
+  each worker runs torch on one thread.
+"""
+from __future__ import annotations
+
 import os
 import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
 
 _home = tempfile.mkdtemp(prefix="cnn-course-test-home-")
 for var, sub in {
@@ -15,9 +36,156 @@ for var, sub in {
 os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
 os.environ["CNN_COURSE_FAST"] = "1"
+# Under xdist each worker is one of several processes on the machine's cores: one thread each, so that
+# their OpenMP threads do not spin against each other (grading jobs run single-threaded already).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def pytest_generate_tests(metafunc):
     """``mutant`` takes every name in the test class's ``MUTANTS`` (see ``course.UnitRoundTrip``)."""
     if "mutant" in metafunc.fixturenames:
         metafunc.parametrize("mutant", list(metafunc.cls.MUTANTS))
+
+
+# --- slow tests say why ---------------------------------------------------------------------------
+
+UNMARKED_SECONDS = 10.0  # the summary lists unmarked tests slower than this
+
+# Fixtures that make every test using them slow, and why (the mark is added for the test).
+SLOW_FIXTURES = {
+    "demo_grades": "reads the demo class graded with one backend (48 notebooks, minutes, once per run)",
+    "release_build": "grades with the checkout's release build (otter assign and nbgrader on a fresh clone)",
+    "fresh_release": "reads a fresh release of every unit (otter assign and nbgrader, once per run)",
+    "graded": "reads a class its file grades in sandboxed kernels (a module fixture)",
+    "browser": "drives a headless Chromium",
+}
+# Fixtures that take long but belong to the inner loop (`make test-fast`), and why.
+INNER_LOOP_FIXTURES = {
+    "solution_env": "runs its unit's master in-process and builds its otter tests (once per unit)",
+}
+
+
+def _reason(mark: pytest.Mark) -> str:
+    return str(mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")).strip()
+
+
+def _work_unit(nodeid: str) -> str:
+    """What one xdist worker runs as a whole: every test reading the graded demo class (their ids
+    carry ``demo_grades-<backend>``), else the test's file (its module and class fixtures run once)."""
+    return "demo_grades" if "demo_grades-" in nodeid else nodeid.split("::")[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that use a slow fixture, check every slow mark has a reason, and put the longest
+    units of work first: the graded demo class, then files with slow tests (stable otherwise)."""
+    for item in items:
+        for name, reason in SLOW_FIXTURES.items():
+            if name in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None:
+                item.add_marker(pytest.mark.slow(reason=reason))
+        for name, reason in INNER_LOOP_FIXTURES.items():
+            if name in getattr(item, "fixturenames", ()) and item.get_closest_marker("inner_loop") is None:
+                item.add_marker(pytest.mark.inner_loop(reason=reason))
+        for kind in ("slow", "inner_loop"):
+            mark = item.get_closest_marker(kind)
+            if mark is not None and not _reason(mark):
+                raise pytest.UsageError(f"{item.nodeid}: say in one line why it takes long: "
+                                        f'@pytest.mark.{kind}(reason="...")')
+    slow_units = {_work_unit(item.nodeid) for item in items if item.get_closest_marker("slow") is not None}
+    rank = {unit: (0 if unit == "demo_grades" else 1 if unit in slow_units else 2)
+            for unit in (_work_unit(item.nodeid) for item in items)}
+    items.sort(key=lambda item: rank[_work_unit(item.nodeid)])  # stable: file order within a rank
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` (``make test``) hands out :func:`_work_unit` s in collection order.
+
+    xdist's own loadgroup reads ``xdist_group`` marks through a node-id suffix that pytest 9.2 no
+    longer lets it set, so the units are named from the node ids here instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnits(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order collection chose: slowest first
+    return WorkUnits(config, log)
+
+
+_durations: dict[str, float] = {}
+_explained: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+    if "slow" in report.keywords or "inner_loop" in report.keywords:
+        _explained.add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    unexplained = sorted(((d, n) for n, d in _durations.items()
+                          if d > UNMARKED_SECONDS and n not in _explained), reverse=True)
+    if unexplained:
+        terminalreporter.section(f"tests over {UNMARKED_SECONDS:g} s that do not say why")
+        for seconds, nodeid in unexplained:
+            terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}  (add @pytest.mark.slow(reason=...))")
+
+
+# --- fixtures shared by test files ----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def release_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The checkout's grader build (``autograder/build``) for every unit and both backends, built
+    when a unit's is missing. Each xdist worker asks for it; a file lock lets one build while the
+    others wait. The notebooks it writes go to a temporary folder: other workers read the checkout's."""
+    import fcntl
+
+    from autograder import config
+    from autograder.otter_backend import otter_zip
+    from autograder.release import release
+
+    units = config.released_units()
+    config.BUILD.mkdir(parents=True, exist_ok=True)
+    with open(config.BUILD / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if any(not otter_zip(u, config.BUILD).exists()
+                   or not (config.BUILD / "nbgrader" / "release" / u).exists() for u in units):
+                release(units, notebooks=tmp_path_factory.mktemp("release") / "notebooks", build=config.BUILD)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return config.BUILD
+
+
+DEMO_BACKENDS = ("otter", "nbgrader")
+
+
+class DemoGrades(NamedTuple):
+    """What grading the demo class with one backend left: ``results`` are the grader's rows and
+    ``out`` holds grades.csv, questions.csv, feedback/, index.html, summary.png (and nbgrader/)."""
+
+    backend: str
+    out: Path
+    results: list  # of autograder.results.UnitResult
+
+
+@pytest.fixture(scope="session", params=DEMO_BACKENDS, ids=lambda backend: f"demo_grades-{backend}")
+def demo_grades(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                release_build: Path) -> DemoGrades:
+    """``autograder/demo/submissions`` graded once per run with each backend (the tests that use it
+    are parametrized over both). Read it, never write into ``out``: other tests share it."""
+    from autograder import config
+    from autograder.grade import grade
+    from autograder.sandbox import Limits
+
+    # The demo's infinite loop waits one cell limit: keep it short (fast-mode cells take seconds).
+    limits = Limits(wall_seconds=240, cell_seconds=20)
+    out = tmp_path_factory.mktemp(f"demo-grades-{request.param}")
+    results = grade(config.DEMO / "submissions", out, backend=request.param, jobs=2, limits=limits,
+                    progress=False, build=release_build)
+    return DemoGrades(request.param, out, results)

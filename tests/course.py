@@ -70,9 +70,15 @@ def mutant_results(env: dict, tests_dir: Path, question: str, code: str) -> dict
     """Run ``question``'s tests after ``code`` (a wrong answer) replaced the right one in ``env``."""
     import textwrap
 
-    env = dict(env)
-    exec(textwrap.dedent(code), env)  # noqa: S102
-    return run_question(test_files(tests_dir)[question], env)
+    # The mutant replaces the answer in the namespace itself, as in a notebook, so that the
+    # solution's other functions call the wrong one too; the namespace is restored afterwards.
+    saved = dict(env)
+    try:
+        exec(textwrap.dedent(code), env)  # noqa: S102
+        return run_question(test_files(tests_dir)[question], dict(env))
+    finally:
+        env.clear()
+        env.update(saved)
 
 
 def uncaught_hidden_tests(env: dict, tests_dir: Path, mutants: dict[str, tuple[str, str]]) -> set[str]:

@@ -8,6 +8,65 @@ UNIT = "01_layers"
 
 # name -> (question, code that replaces the answer). Each is a mistake students make.
 MUTANTS: dict[str, tuple[str, str]] = {
+    "the receptive field's centre without the padding": ("q2_center", """
+        def my_receptive_field_center(layers, index):
+            r, S = 1, 1
+            for k, s, p in layers:
+                r += (k - 1) * S
+                S *= s
+            return index * S + (r - 1) / 2
+    """),
+    "where the field starts, not its centre": ("q2_center", """
+        def my_receptive_field_center(layers, index):
+            r, S, P = 1, 1, 0
+            for k, s, p in layers:
+                r += (k - 1) * S
+                P += p * S
+                S *= s
+            return index * S - P
+    """),
+    "pointwise MACs as FLOPs": ("q5_pointwise", """
+        pointwise_macs = 2 * 64 * 56 * 56 * 128
+    """),
+    "the 3x3 over the pointwise": ("q5_pointwise", """
+        pointwise_over_3x3 = 9.0
+    """),
+    "a 3x3 kernel taken as 3 taps": ("q5_pointwise", """
+        pointwise_over_3x3 = 1 / 3
+    """),
+    "the input's channels kept": ("q5_other", """
+        def conv_output_shape(input_shape, out_channels, kernel_size, stride=1, padding=0):
+            return (input_shape[0],) + tuple((n + 2 * padding - kernel_size) // stride + 1 for n in input_shape[1:])
+    """),
+    "one kernel size for every axis (tuples not read)": ("q5_other", """
+        def conv_output_shape(input_shape, out_channels, kernel_size, stride=1, padding=0):
+            first = lambda v: v[0] if isinstance(v, (tuple, list)) else v
+            k, s, p = first(kernel_size), first(stride), first(padding)
+            return (out_channels,) + tuple((n + 2 * p - k) // s + 1 for n in input_shape[1:])
+    """),
+    "the full network instead of an ensemble of thinned ones": ("q8_ensemble", """
+        def thinned_ensemble(net, x, samples):
+            net.eval()
+            with torch.no_grad():
+                return net(x)
+    """),
+    "the sum of the thinned networks, not their mean": ("q8_ensemble", """
+        def thinned_ensemble(net, x, samples):
+            was = net.training
+            net.train()
+            with torch.no_grad():
+                total = sum(net(x) for _ in range(samples))
+            net.train(was)
+            return total
+    """),
+    "the network always left in evaluation mode": ("q8_ensemble", """
+        def thinned_ensemble(net, x, samples):
+            net.train()
+            with torch.no_grad():
+                total = sum(net(x) for _ in range(samples))
+            net.eval()
+            return total / samples
+    """),
     "padding on one side only": ("q1_formula", """
         def my_conv_output_size(size, kernel_size, stride=1, padding=0):
             return (size - kernel_size + padding) // stride + 1
@@ -58,7 +117,9 @@ MUTANTS: dict[str, tuple[str, str]] = {
             return c_in * kernel_size * kernel_size * c_out + (c_out if bias else 0)
         def conv_macs(c_in, c_out, kernel_size, h_out, w_out, groups=1):
             return c_in * kernel_size * kernel_size * h_out * w_out * c_out
-        separable_ratio = 1 / 9
+        def separable_ratio(c_out, kernel_size):
+            return (conv_macs(64, 64, kernel_size, 56, 56, 64) + conv_macs(64, c_out, 1, 56, 56)) / conv_macs(
+                64, c_out, kernel_size, 56, 56)
     """),
     "bias forgotten in the parameter count": ("q5_cost", """
         def conv_params(c_in, c_out, kernel_size, groups=1, bias=True):

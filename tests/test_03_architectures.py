@@ -8,6 +8,24 @@ UNIT = "03_architectures"
 
 # name -> (question, code that replaces the answer). Each is a mistake students make.
 MUTANTS: dict[str, tuple[str, str]] = {
+    "C3 connected to every S2 map": ("q0_lenet", """
+        lenet5_params = dict(lenet5_params, C3=16 * (6 * 25 + 1))
+    """),
+    "subsampling without its trainable coefficient and bias": ("q0_lenet", """
+        lenet5_params = dict(lenet5_params, S2=0, S4=0)
+    """),
+    "C5 without its biases": ("q0_lenet", """
+        lenet5_params = dict(lenet5_params, C5=120 * 16 * 25, F6=lenet5_params["F6"] + 120)
+    """),
+    "VGG stage MACs as FLOPs": ("q1_vgg_stages", """
+        vgg16_stage_macs = [2 * m for m in vgg16_stage_macs]
+    """),
+    "the lecture's rule taken as fact: every stage as stage 4": ("q1_vgg_stages", """
+        vgg16_stage_macs = [vgg16_stage_macs[3]] * 5
+    """),
+    "the classifier counted in stage 5": ("q1_vgg_stages", """
+        vgg16_stage_macs = vgg16_stage_macs[:4] + [vgg16_stage_macs[4] + (512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000)]
+    """),
     "VGG batch norm placed after the ReLU": ("q1_vgg_layers", """
         def make_vgg_layers(cfg, batch_norm=False):
             layers, c = [], 3
@@ -202,13 +220,13 @@ MUTANTS: dict[str, tuple[str, str]] = {
         global_networks = {"efficientnet_b0", "mobilenet_v2"}
     """),
     "Pareto front with strict dominance only": ("q7_pareto", """
-        def pareto_front(points):
+        def pareto_names(points):
             front = [p for p in points if not any(q[1] > p[1] and q[2] < p[2] for q in points)]
             return [n for n, _, _ in sorted(front, key=lambda p: p[2])]
     """),
     "Pareto front unordered": ("q7_pareto", """
-        _right = pareto_front
-        def pareto_front(points):
+        _right = pareto_names
+        def pareto_names(points):
             return sorted(_right(points))
     """),
     "residual block without the shortcut, curves rerun": ("q8_claim", """

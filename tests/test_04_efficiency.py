@@ -30,6 +30,12 @@ MUTANTS: dict[str, tuple[str, str]] = {
     "ptflops' count without the bias adds": ("q1_flops", """
         small_ptflops = 16 * 32 * 32 * 27 + 16 * 16 * 16 * 10 + 4 * 16 * 32 * 32
     """),
+    "ptflops' default (ReLU and max-pool twice) given for count_functional=False": ("q1_flops", """
+        small_ptflops = small_ptflops_default
+    """),
+    "count_functional=False's count given as ptflops' default": ("q1_flops", """
+        small_ptflops_default = small_ptflops
+    """),
     "identical points drop each other from the front": ("q2_pareto", """
         def pareto_front(costs, scores):
             front, best = [], float("-inf")

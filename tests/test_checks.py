@@ -294,7 +294,7 @@ def test_no_shortcuts_blocks_the_library_routine(x, group, name, shortcut):
     with pytest.raises(ShortcutUsed) as info:
         with checks.no_shortcuts(group):
             shortcut(x)
-    assert "write it with basic tensor operations" in str(info.value)
+    assert "basic tensor operations written by you" in str(info.value)
     shortcut(x)  # works again once the block is left
 
 
@@ -334,9 +334,18 @@ def test_no_shortcuts_group_only_blocks_its_own_routines(x):
 
 
 def test_no_shortcuts_several_groups_at_once(x):
-    with checks.no_shortcuts("interpolate", "grid_sample"):
-        with pytest.raises(ShortcutUsed, match="interpolate, grid_sample"):
+    with pytest.raises(ShortcutUsed, match="interpolate, grid_sample"):
+        with checks.no_shortcuts("interpolate", "grid_sample"):
             F.grid_sample(x, torch.zeros(2, 3, 3, 2), align_corners=False)
+
+
+def test_a_refusal_the_answer_catches_still_refuses(x):
+    with pytest.raises(ShortcutUsed, match="convolution"):
+        with checks.no_shortcuts("conv"):
+            try:
+                F.conv2d(x, torch.randn(3, 4, 3, 3))
+            except Exception:  # noqa: BLE001 - the student's attempt to hide the refusal
+                pass
 
 
 def test_no_shortcuts_mode_is_removed_when_the_body_raised(x):

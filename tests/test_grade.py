@@ -3,7 +3,6 @@ feedback never shows hidden tests, and submissions are found the way students na
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 
@@ -14,11 +13,8 @@ from autograder import config
 from autograder.demo import make_demo
 from autograder.grade import discover, grade
 from autograder.master import read_master
-from autograder.sandbox import Limits
 
 DEMO = config.DEMO / "submissions"
-# The demo's infinite loop waits one cell limit: keep it short here (fast-mode cells take seconds).
-LIMITS = Limits(wall_seconds=240, cell_seconds=20)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -26,15 +22,10 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module", params=["otter", "nbgrader"])
-def graded(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"grades-{request.param}")
-    results = grade(DEMO, out, backend=request.param, jobs=2, limits=LIMITS, progress=False)
-    return request.param, out, results
-
-
-def test_demo_class_matches_expected_grades(graded):
-    backend, out, _ = graded
+# The class is graded once per run and backend by tests/conftest.py's `demo_grades`, shared with the
+# other files that read it; every test taking it runs once per backend.
+def test_demo_class_matches_expected_grades(demo_grades):
+    backend, out, _ = demo_grades
     got = {(r["student"], r["unit"]): r for r in read_csv(out / "grades.csv")}
     expected = {(r["student"], r["unit"]): r for r in read_csv(config.DEMO / "expected_grades.csv")}
     assert sorted(got) == sorted(expected)
@@ -43,8 +34,8 @@ def test_demo_class_matches_expected_grades(graded):
             (row["status"], float(row["score"]), float(row["max_score"])), f"{backend}: {key}"
 
 
-def test_every_student_and_unit_has_a_feedback_page_and_question_rows(graded):
-    _, out, results = graded
+def test_every_student_and_unit_has_a_feedback_page_and_question_rows(demo_grades):
+    _, out, results = demo_grades
     for r in results:
         assert (out / "feedback" / r.student / f"{r.unit}.html").is_file()
     rows = read_csv(out / "questions.csv")
@@ -74,10 +65,10 @@ def hidden_fingerprints(unit: str) -> tuple[list[str], list[str]]:
     return names, [line for line in lines if line not in public]
 
 
-def test_feedback_never_shows_hidden_tests(graded):
+def test_feedback_never_shows_hidden_tests(demo_grades):
     import html
 
-    _, out, results = graded
+    _, out, results = demo_grades
     for unit in {r.unit for r in results}:
         names, lines = hidden_fingerprints(unit)
         assert names
@@ -87,8 +78,8 @@ def test_feedback_never_shows_hidden_tests(graded):
             assert leaked == [], f"{page}: {leaked[:3]}"
 
 
-def test_nbgrader_backend_leaves_a_real_gradebook(graded):
-    backend, out, results = graded
+def test_nbgrader_backend_leaves_a_real_gradebook(demo_grades):
+    backend, out, results = demo_grades
     if backend != "nbgrader":
         pytest.skip("nbgrader only")
     from nbgrader.api import Gradebook
@@ -99,6 +90,7 @@ def test_nbgrader_backend_leaves_a_real_gradebook(graded):
                 assert gb.find_submission(r.unit, r.student).score == pytest.approx(r.score)
 
 
+@pytest.mark.slow(reason="regenerates the demo class and scores each distinct notebook in-process (about 2 min)")
 def test_demo_class_is_generated_reproducibly(tmp_path):
     make_demo.main(tmp_path / "submissions", tmp_path / "expected.csv")
     fresh = {str(p.relative_to(tmp_path / "submissions")): p.read_bytes()

@@ -1,5 +1,6 @@
-"""Hostile and broken submissions affect only their own row: each runs in its own process group
-under a wall clock, a per-cell timeout, a memory limit and an output cap."""
+"""Hostile and broken submissions affect only their own row: each runs as its own job under a wall
+clock, a per-cell timeout, a memory limit and an output cap (its kernel in bubblewrap where it
+works; see tests/test_sandbox.py for what the sandbox hides)."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,7 @@ import pytest
 
 from autograder import config
 from autograder.grade import grade
-from autograder.sandbox import Limits
+from autograder.sandbox import Limits, isolation
 
 HOSTILE = {
     "kills_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
@@ -24,6 +25,8 @@ HOSTILE = {
 }
 EXPECTED_STATUS = {"kills_parent": "crashed", "exits": "crashed", "ignores_interrupts": "timeout",
                    "prints_forever": "timeout", "allocates_forever": "memory", "spawns_processes": "ok"}
+if isolation("auto").isolated:  # in its PID namespace the kernel's parent is an init it cannot kill
+    EXPECTED_STATUS["kills_parent"] = "ok"
 
 
 def hostile_notebook(code: str) -> nbformat.NotebookNode:

@@ -184,3 +184,105 @@ def test_plot_batch_sweep_takes_timings():
     assert list(throughput.lines[0].get_ydata()) == pytest.approx([5.0, 2 / 0.3, 10.0])
     with pytest.raises(ValueError, match="batch size must be positive"):
         plot_batch_sweep({0: 0.1})
+
+
+# --------------------------------------------------------------------------- every label readable
+from matplotlib.transforms import Bbox  # noqa: E402
+
+from helpers.bench import pareto_front  # noqa: E402
+from helpers.models import published, published_metrics  # noqa: E402
+from helpers.plots import plot_accuracy_vs_cost, plot_receptive_fields  # noqa: E402
+
+
+def label_boxes(fig) -> list[tuple[str, Bbox]]:
+    """Every text drawn inside the axes (labels, annotations) and each legend, as rendered boxes."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    for ax in fig.axes:
+        boxes += [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_visible() and t.get_text()]
+        if ax.get_legend() is not None:
+            boxes.append(("legend", ax.get_legend().get_window_extent(renderer)))
+    return boxes
+
+
+def overlapping_labels(fig, slack: float = 0.5) -> list[tuple[str, str]]:
+    """Pairs of labels whose boxes overlap by more than ``slack`` pixels each way."""
+    boxes = label_boxes(fig)
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:]
+            if min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0) > slack
+            and min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0) > slack]
+
+
+def test_the_overlap_check_sees_an_overprinted_label():
+    fig, ax = plt.subplots()
+    ax.bar([0, 1], [195, 212])
+    ax.text(0, 195, "195", ha="center", va="bottom")
+    ax.text(-0.4, 190, "the 224-pixel image", ha="left", va="bottom")  # the old unit 03 label
+    assert overlapping_labels(fig) == [("195", "the 224-pixel image")]
+
+
+# unit 03's closed-form receptive fields at 224x224 (efficientnet_b0 is global: squeeze-excitation)
+UNIT03_FIELDS = {"alexnet": 195, "vgg16": 212, "googlenet": 379, "resnet18": 435, "resnet50": 427,
+                 "resnet152": 1451, "mobilenet_v2": 491, "efficientnet_b0": None, "convnext_tiny": 1688}
+UNIT03_NETWORKS = list(UNIT03_FIELDS) + ["resnet34", "resnet101", "efficientnet_b1", "efficientnet_b2",
+                                         "efficientnet_b3", "efficientnet_b4", "convnext_small"]
+
+
+def test_unit03_receptive_field_labels_do_not_overlap():
+    fields = {name: helpers_rf(size) for name, size in UNIT03_FIELDS.items()}
+    fig = plot_receptive_fields(fields)
+    assert overlapping_labels(fig) == []
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["195", "212", "379", "435", "427", "1,451", "491", "global", "1,688"]
+    assert ax.get_legend().get_texts()[0].get_text() == "the 224-pixel image"
+
+
+def helpers_rf(size):
+    from helpers import ReceptiveField
+
+    return ReceptiveField(224, 0, 0, is_global=True) if size is None else ReceptiveField(size, 32, 0)
+
+
+def test_plot_receptive_fields_rejects_bad_fields():
+    with pytest.raises(ValueError, match="fields must be a non-empty dict"):
+        plot_receptive_fields({})
+    with pytest.raises(ValueError, match=r"fields\['vgg16'\]"):
+        plot_receptive_fields({"vgg16": -3})
+
+
+def test_unit03_accuracy_vs_cost_names_do_not_overlap():
+    rows = [published(n, "IMAGENET1K_V1") for n in UNIT03_NETWORKS]
+    fig = plot_accuracy_vs_cost([r.name for r in rows], [r.gmacs for r in rows], [r.acc1 for r in rows],
+                                [r.params for r in rows], front=["mobilenet_v2", "efficientnet_b0"])
+    assert overlapping_labels(fig) == []
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(UNIT03_NETWORKS)  # every network named
+    with pytest.raises(ValueError, match=r"accuracy must hold 2 values \(one per name\), got 1"):
+        plot_accuracy_vs_cost(["a", "b"], [1, 2], [70], [1e6, 2e6])
+
+
+def test_unit04_pareto_names_do_not_overlap():
+    zoo = published_metrics()
+    names, gmacs, top1 = [r.name for r in zoo], [r.gmacs for r in zoo], [r.acc1 for r in zoo]
+    for costs in (gmacs, [r.params / 1e6 for r in zoo]):
+        fig = plot_pareto(names, costs, top1)
+        assert overlapping_labels(fig) == []
+        assert len(fig.axes[0].texts) == len(pareto_front(costs, top1))
+
+
+def test_timing_labels_read_as_times_and_ratios():
+    """Unit 04 showed "1.05e+03 ms ×4.33e+03"; a reader wants "1.05 s" and "×4,330"."""
+    fig = plot_conv_timing({"loops": 1.05, "im2col": 0.0123, "F.conv2d": 0.0002425})
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1.05 s\n×4,330", "12.3 ms\n×50.7", "243 µs\n×1.0"]
+    assert overlapping_labels(fig) == []
+    fig = plot_conv_timing({"a": 0.9999, "b": 4.2e-8})
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1.00 s\n×23,800,000", "42.0 ns\n×1.0"]
+
+
+def test_cost_breakdown_labels_do_not_overlap():
+    names = [f"f{i}" for i in range(19)] + ["classifier"]   # MobileNetV2's stages, as unit 04 plots them
+    params = [928, 896, 5136, 8832, 10000, 14848, 14848, 21056, 54272, 54272, 54272, 66624, 118272,
+              118272, 155264, 320000, 320000, 473920, 412160, 1281000]
+    macs = [10.8e6, 10.8e6, 29.6e6, 20.8e6, 9.9e6, 4.4e6, 4.4e6, 3.3e6, 4.9e6, 4.9e6, 4.9e6, 5.6e6, 12.0e6,
+            12.0e6, 4.6e6, 7.2e6, 7.2e6, 10.7e6, 21.1e6, 1.3e6]
+    assert overlapping_labels(plot_cost_breakdown(names, params, macs)) == []

@@ -1,4 +1,5 @@
-"""`make release`: notebooks/ in sync with the masters, deterministic, and both graders round-trip.
+"""`make release`: notebooks/ and the shipped public checks in sync with the masters, deterministic,
+no hidden test where a student can see it, Colab links in sync, and both graders round-trip.
 
 The round trips run the real graders: otter's grading API on the generated autograder zip, and
 `nbgrader autograde` on the generated nbgrader course. The solutions must score full marks, the
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from markdown_it import MarkdownIt
+from otter.test_files.exception_test import ExceptionTestFile
 
-from autograder import config
+from autograder import config, release as release_module
 from autograder.master import MasterError, read_master
 from autograder.release import release, run_nbgrader
 
@@ -32,20 +35,61 @@ def _tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+def released_files(notebooks: Path, public_tests: Path) -> dict[str, bytes]:
+    """What a release writes and a commit holds: the notebooks and the public checks, nothing else.
+
+    JupyterLab's ``.ipynb_checkpoints/``, otter's ``.OTTER_LOG`` and ``__pycache__`` are not part of it.
+    """
+    files = {f"notebooks/{p.name}": p for p in notebooks.glob("*.ipynb")}
+    files |= {f"public_tests/{p.parent.name}/{p.name}": p for p in public_tests.glob("*/*.py")}
+    return {name: files[name].read_bytes() for name in sorted(files)}
+
+
+def release_drift(fresh: dict[str, bytes], committed: dict[str, bytes]) -> list[str]:
+    """Files a fresh release writes differently, or that only one side has."""
+    return sorted(name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name))
+
+
+def fresh_files(fresh_release: Path) -> dict[str, bytes]:
+    return released_files(fresh_release / "notebooks", fresh_release / "public_tests")
+
+
 def test_there_is_a_released_unit():
     assert "01_layers" in UNITS
 
 
 def test_committed_notebooks_match_a_fresh_release(fresh_release):
-    fresh, committed = _tree(fresh_release / "notebooks"), _tree(config.NOTEBOOKS)
-    assert sorted(fresh) == sorted(committed), "run `make release` and commit notebooks/"
-    stale = [name for name in fresh if fresh[name] != committed[name]]
-    assert stale == [], f"out of date with solutions/: {stale}; run `make release`"
+    drift = release_drift(fresh_files(fresh_release), released_files(config.NOTEBOOKS, config.PUBLIC_TESTS))
+    assert drift == [], f"out of date with solutions/: {drift}; run `make release` and commit notebooks/ and helpers/public_tests/"
+
+
+def test_jupyter_and_otter_leftovers_are_not_drift(fresh_release, tmp_path):
+    """`make lab` leaves .ipynb_checkpoints/ and checks leave .OTTER_LOG: neither is a stale release."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(fresh_release / "notebooks", checkout / "notebooks")
+    shutil.copytree(fresh_release / "public_tests", checkout / "public_tests")
+    checkpoints = checkout / "notebooks" / ".ipynb_checkpoints"
+    checkpoints.mkdir()
+    (checkpoints / "01_layers-checkpoint.ipynb").write_text("{}")
+    (checkout / "notebooks" / ".OTTER_LOG").write_bytes(b"\x80log")
+    (checkout / "public_tests" / "01_layers" / "__pycache__").mkdir()
+    (checkout / "public_tests" / "01_layers" / "__pycache__" / "q1_formula.cpython-312.pyc").write_bytes(b"")
+
+    def drift() -> list[str]:
+        return release_drift(fresh_files(fresh_release),
+                             released_files(checkout / "notebooks", checkout / "public_tests"))
+
+    assert drift() == []
+    # ... while real drift is still reported, by name
+    (checkout / "notebooks" / "01_layers.ipynb").write_text("{}")
+    (checkout / "public_tests" / "01_layers" / "q1_formula.py").unlink()
+    (checkout / "notebooks" / "00_old_unit.ipynb").write_text("{}")
+    assert drift() == ["notebooks/00_old_unit.ipynb", "notebooks/01_layers.ipynb", "public_tests/01_layers/q1_formula.py"]
 
 
 def test_release_is_deterministic(fresh_release, tmp_path):
     release(UNITS, notebooks=tmp_path / "notebooks", build=tmp_path / "build")
-    assert _tree(tmp_path / "notebooks") == _tree(fresh_release / "notebooks")
+    assert released_files(tmp_path / "notebooks", tmp_path / "public_tests") == fresh_files(fresh_release)
     for unit in UNITS:
         src = f"nbgrader/source/{unit}/{unit}.ipynb"
         assert filecmp.cmp(tmp_path / "build" / src, fresh_release / "build" / src, shallow=False)
@@ -55,13 +99,106 @@ def test_release_is_deterministic(fresh_release, tmp_path):
 def test_student_notebook_has_no_solutions_or_hidden_tests(fresh_release, unit):
     student = (fresh_release / "notebooks" / f"{unit}.ipynb").read_text()
     assert "BEGIN SOLUTION" not in student and "# SOLUTION" not in student
-    public = "".join(p.read_text() for p in (fresh_release / "notebooks" / "tests" / unit).glob("*.py"))
+    public = "".join(p.read_text() for p in (fresh_release / "public_tests" / unit).glob("*.py"))
     assert "hidden=True" not in public
     master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
     for q in master.questions:
         for t in q.tests:
             assert (f"def {t.function}(" in public) != t.hidden, f"{q.name}/{t.function}"
             assert f"def {t.function}(" not in student
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_shipped_public_checks_hold_only_public_cases(unit):
+    """The package data ``pip install`` brings to Colab: every public case of the master, no hidden one."""
+    cases = {}
+    for path in sorted((config.PUBLIC_TESTS / unit).glob("*.py")):
+        for tc in ExceptionTestFile.from_file(str(path)).test_cases:
+            cases[tc.body.test_func.__name__] = tc.hidden
+    master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
+    assert not any(cases.values()), f"hidden cases in helpers/public_tests/{unit}: {cases}"
+    assert sorted(cases) == sorted(t.function for q in master.questions for t in q.tests if not t.hidden)
+
+
+def test_a_hidden_case_is_never_shipped(fresh_release, tmp_path):
+    """Hostile: an otter build whose student tests held a hidden case is refused, nothing is written."""
+    build = tmp_path / "build"
+    shutil.copytree(fresh_release / "build" / "otter" / "01_layers" / "dist" / "autograder" / "tests",
+                    build / "dist" / "student" / "tests")  # the autograder's tests: hidden ones included
+    with pytest.raises(RuntimeError, match="hold hidden cases"):
+        release_module.ship_public_tests(build, "01_layers", tmp_path / "public_tests")
+    assert not (tmp_path / "public_tests").exists()
+    # the honest neighbour: the student tests of the same build are shipped
+    honest = fresh_release / "build" / "otter" / "01_layers"
+    shipped = release_module.ship_public_tests(honest, "01_layers", tmp_path / "public_tests")
+    assert sorted(p.name for p in shipped.glob("*.py")) == sorted(p.name for p in (fresh_release / "public_tests" / "01_layers").glob("*.py"))
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_set_up_cell_follows_the_title_and_uses_the_shipped_checks(unit):
+    nb = nbformat.read(config.NOTEBOOKS / f"{unit}.ipynb", as_version=4)
+    title, setup = nb.cells[0], nb.cells[1]
+    assert title.cell_type == "markdown" and title.source.startswith("# Unit ")
+    assert "course-setup" in setup.metadata.get("tags", [])
+    assert f'helpers.runtime.public_tests("{unit}")' in setup.source
+    assert "tests_url_prefix" not in setup.source  # otter supports it only under JupyterLite
+    assert 'os.environ.get("CNN_COURSE_REPOSITORY"' in setup.source
+    assert setup.source.rstrip().splitlines()[-1] == "print(helpers.runtime.describe())"
+
+
+def test_colab_links_follow_pyproject(monkeypatch):
+    """The README table and each title cell link to the notebook in [tool.cnn-course]'s repository."""
+    readme = (config.ROOT / "README.md").read_text(encoding="utf-8")
+    assert release_module.readme_with_links(readme, UNITS) == readme, "run `make release`: README's Colab links are stale"
+    settings = config.course_settings()
+    for unit in UNITS:
+        url = release_module.colab_url(unit)
+        assert url == (f"https://colab.research.google.com/github/"
+                       f"{settings['repository'].removeprefix('https://github.com/')}/blob/{settings['branch']}"
+                       f"/notebooks/{unit}.ipynb")
+        assert f"[Open in Colab]({url})" in nbformat.read(config.NOTEBOOKS / f"{unit}.ipynb", 4).cells[0].source
+        assert f"[Open in Colab]({url})" in readme
+    fork = {"repository": "https://github.com/someone/cnn-fork.git", "branch": "spring"}
+    monkeypatch.setattr(config, "course_settings", lambda: fork)
+    assert release_module.colab_url("01_layers") == (
+        "https://colab.research.google.com/github/someone/cnn-fork/blob/spring/notebooks/01_layers.ipynb")
+    assert 'git+{REPOSITORY}@spring' in release_module.setup_cell("01_layers", with_otter=True)
+    monkeypatch.setattr(config, "course_settings", lambda: {"repository": "https://gitlab.com/a/b", "branch": "main"})
+    assert release_module.colab_url("01_layers") is None
+    assert "not on GitHub" in release_module.colab_table(UNITS)
+
+
+def ordered_lists(markdown: str) -> list[list[int]]:
+    """The item numbers of each ordered list in ``markdown``, as CommonMark reads them."""
+    lists: list[list[int]] = []
+    open_lists: list[list[int] | None] = []  # one entry per open list; None for a bullet list
+    for token in MarkdownIt("commonmark").parse(markdown):
+        if token.type == "ordered_list_open":
+            lists.append([])
+            open_lists.append(lists[-1])
+        elif token.type == "bullet_list_open":
+            open_lists.append(None)
+        elif token.type in ("ordered_list_close", "bullet_list_close"):
+            open_lists.pop()
+        elif token.type == "list_item_open" and open_lists[-1] is not None:
+            open_lists[-1].append(int(token.info))
+    return lists
+
+
+def test_ordered_lists_are_read_as_written():
+    """A contents line "1. A · 2. B ·" wrapped before "5. E" renders as a broken list: items 1 and 5."""
+    assert ordered_lists("1. A · 2. B ·\n5. E · 6. F") == [[1, 5]]
+    assert ordered_lists("1. A\n2. B\n3. C") == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_notebook_lists_are_numbered_in_order(unit):
+    nb = nbformat.read(config.NOTEBOOKS / f"{unit}.ipynb", as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for numbers in ordered_lists(cell.source):
+                assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), \
+                    f"{unit} cell {i}: a numbered list read as {numbers}; start each item on its own line"
 
 
 @pytest.mark.parametrize("unit", UNITS)

@@ -6,9 +6,13 @@ ones - hidden names and messages (which may hold expected values) never reach it
 from __future__ import annotations
 
 import csv
+import dataclasses
+import html
 import json
+import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder.reports import (
@@ -162,9 +166,8 @@ def test_feedback_shows_public_failure_message_and_scores(tmp_path):
     page = path.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert PUBLIC_FAILURE in page
-    assert "q2_public" in page
     assert "Total: 2.5 / 5" in page
-    assert "<td>q2</td><td>0.5</td><td>2</td>" in page
+    assert '<td><a href="#q2">q2</a></td><td>0.5</td><td>2</td>' in page
 
 
 def test_feedback_never_contains_hidden_names_or_messages():
@@ -262,28 +265,29 @@ def test_summary_png_for_degenerate_inputs(tmp_path, results):
 # --- terminal table --------------------------------------------------------------------------
 
 
-def test_table_has_a_row_per_student_with_scores_and_statuses(class_results):
+def test_table_has_score_max_and_status_for_every_row_problems_first(class_results):
     lines = format_table(class_results).splitlines()
-    assert lines[0].split() == ["student", "01_layers", "02_blocks"]
-    assert lines[2].split() == ["alice", "2.5/5", "2.5/5"]
-    assert lines[3].split() == ["bob", "timeout", "5/5"]
-    assert lines[4].split() == ["carol", "unreadable", "missing"]
+    assert lines[0].split() == ["student", "unit", "score", "max", "status", "note"]
+    rows = [line.split()[:5] for line in lines[2:8]]
+    # bob's timeout first, then the unrun notebooks, then the half-marked alice rows, then full marks.
+    assert rows[0] == ["bob", "01_layers", "0", "5", "timeout"]
+    assert {tuple(r) for r in rows[1:3]} == {("carol", "01_layers", "0", "5", "unreadable"),
+                                              ("carol", "02_blocks", "0", "5", "missing")}
+    assert rows[-1] == ["bob", "02_blocks", "5", "5", "ok"]
     assert lines[-1] == "6 results: ok 3, timeout 1, unreadable 1, missing 1"
-    assert len(lines) == 6  # header, rule, three students, counts
 
 
-def test_table_columns_are_aligned_to_the_widest_cell(class_results):
-    lines = format_table(class_results).splitlines()[:-1]
-    column = lines[0].index("02_blocks")
-    # "unreadable" is the widest 01_layers cell: the next column starts two spaces after it.
-    assert column == len("student") + 2 + len("unreadable") + 2
-    assert all(line[column - 1] == " " and line[column] != " " for line in lines[2:])
+def test_table_ends_with_a_verdict_per_unit(class_results):
+    lines = format_table(class_results).splitlines()
+    # 01_layers: alice 2.5, bob 0 (timeout ran), carol unreadable (not run) -> mean 1.25, median 1.25.
+    assert "01_layers: mean 1.2 / 5, median 1.25 / 5 over 2 notebooks run; 2 of 3 need a look" in lines
+    assert "02_blocks: mean 3.8 / 5, median 3.75 / 5 over 2 notebooks run; 1 of 3 need a look" in lines
 
 
-def test_table_marks_a_unit_without_a_result():
-    lines = format_table([full_marks_result("bob", "01_layers"), full_marks_result("dan", "02_blocks")]).splitlines()
-    assert lines[2].split() == ["bob", "5/5", "-"]
-    assert lines[3].split() == ["dan", "-", "5/5"]
+def test_table_names_the_cell_that_stopped_a_notebook():
+    result = bare_result("gus", "01_layers", "crashed")
+    result.failed_cell, result.failed_reason, result.partial_rerun = 13, "the kernel died while it ran", True
+    assert "cell 13: the kernel died while it ran (scored what ran before it)" in format_table([result])
 
 
 # --- everything ------------------------------------------------------------------------------
@@ -306,6 +310,416 @@ def test_write_reports_writes_every_file_and_returns_the_table(tmp_path, class_r
 
 def test_write_reports_keeps_feedback_inside_the_output_folder(tmp_path):
     write_reports([bare_result("../../escape", "01_layers", "missing")], tmp_path / "out")
-    pages = list(tmp_path.rglob("*.html"))
-    assert len(pages) == 1
+    pages = list((tmp_path / "out" / "feedback").rglob("*.html"))
+    assert len(pages) == 1 and len(list(tmp_path.rglob("*.html"))) == 2  # and index.html
     assert (tmp_path / "out" / "feedback") in pages[0].parents
+
+
+# --- feedback a student reads once ------------------------------------------------------------
+
+
+def _mistaken_result(student: str, *, mistake: str = "padding on one side only", hidden_mistake: str = "",
+                     unanswered: bool = False) -> UnitResult:
+    """01_layers with the master's ids: q1_formula fails (public case names ``mistake``, hidden
+    case names ``hidden_mistake`` with an expected value in its message); q1_shapes full marks."""
+    formula = QuestionResult("q1_formula", 0.0, 5.0, [
+        CaseResult("test_public", "q1_formula", 0.0, 2.0, False, False,
+                   f"CheckFailed: size: got 30, expected 31: {mistake}" if mistake else "TypeError: float() argument",
+                   mistake),
+        CaseResult(HIDDEN_NAME, "q1_formula", 0.0, 3.0, True, False, "", hidden_mistake),
+    ])
+    shapes = QuestionResult("q1_shapes", 4.0, 4.0, [CaseResult("test_shapes", "q1_shapes", 4.0, 4.0, False, True, "")])
+    return UnitResult(student, "01_layers", "ok", 4.0, 9.0, [formula, shapes],
+                      code_cells=["import helpers", "x = 1", 'grader.check("q1_formula")'],
+                      unanswered=["q1_formula"] if unanswered else [])
+
+
+def test_feedback_names_questions_as_the_notebook_does():
+    page = feedback_html(_mistaken_result("ada"))
+    assert "Question 1.1" in page and "Question 1.2" in page  # from the master's markdown
+    assert ">q1_formula<" not in page
+
+
+def test_question_titles_come_from_the_master():
+    from autograder.reports import question_titles
+
+    titles = question_titles("01_layers")
+    assert titles["q1_formula"] == "Question 1.1"
+    assert titles["q4_bilinear"] == "Question 4.1"
+    assert question_titles("99_nothing") == {}
+
+
+def test_feedback_says_not_answered_yet_instead_of_the_error():
+    page = feedback_html(_mistaken_result("cleo", mistake="", unanswered=True))
+    assert "Not answered yet" in page
+    assert "TypeError" not in page
+
+
+def test_feedback_shows_each_failing_message_once():
+    result = _mistaken_result("dev")
+    twin = dataclasses.replace(result.questions[0].cases[0], name="test_public_twin")
+    result.questions[0].cases.append(twin)
+    page = feedback_html(result)
+    assert page.count("got 30, expected 31") == 1
+    assert "(2 checks)" in page
+
+
+def test_feedback_keeps_hidden_mistakes_and_messages_out():
+    result = _mistaken_result("dev", hidden_mistake="SECRET-MISTAKE")
+    result.questions[0].cases[1].message = HIDDEN_MESSAGE
+    page = feedback_html(result)
+    assert "SECRET-MISTAKE" not in page and HIDDEN_MESSAGE not in page and HIDDEN_NAME not in page
+    assert "hidden tests: 0 of 1 passed" in page
+
+
+def test_feedback_names_the_cell_that_stopped_the_notebook_and_what_counts():
+    result = _mistaken_result("gus")
+    result.status, result.failed_cell, result.partial_rerun = "crashed", 2, True
+    result.failed_reason = "the kernel died while it ran"
+    page = feedback_html(result)
+    assert 'stopped at <a href="#cell-2">cell 2</a>' in page
+    assert "the kernel died while it ran" in page
+    assert "run again in a fresh kernel" in page
+    assert '<h3 id="cell-2" class="failed">Cell 2 - your notebook stopped here</h3>' in page
+    # Question 1.1's check comes after the failed cell: "not reached", not its failure message.
+    assert "Not reached" in page and "got 30" not in page
+    assert page.count("No test case was reported") == 0
+
+
+def test_feedback_page_fetches_nothing():
+    page = feedback_html(_mistaken_result("ada"))
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+# --- class page -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mistakes_class() -> list[UnitResult]:
+    """Three students share the public mistake; two of them also the hidden one; one blank."""
+    return [
+        _mistaken_result("ada", hidden_mistake="stride updated before the size"),
+        _mistaken_result("ben", hidden_mistake="stride updated before the size"),
+        _mistaken_result("dev"),
+        _mistaken_result("cleo", mistake="", unanswered=True),
+        full_marks_result("ivan"),
+    ]
+
+
+def test_mistakes_are_counted_per_question_hidden_ones_included(mistakes_class):
+    from autograder.reports import question_mistakes
+
+    counts = question_mistakes(mistakes_class)[("01_layers", "q1_formula")]
+    assert counts == {"padding on one side only": 3, "stride updated before the size": 2, "not answered yet": 1}
+
+
+def test_index_links_every_feedback_page_and_counts_mistakes(tmp_path, mistakes_class):
+    out = tmp_path / "out"
+    write_reports(mistakes_class, out)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    for r in mistakes_class:
+        assert f'href="feedback/{r.student}/{r.unit}.html"' in page
+        assert (out / "feedback" / r.student / f"{r.unit}.html").exists()
+    assert '<span class="mistake">padding on one side only</span>: <span class="count">3</span>' in page
+    assert '<span class="mistake">stride updated before the size</span>: <span class="count">2</span>' in page
+    assert HIDDEN_MESSAGE not in page and "expected 31" not in page  # names only, never a value
+    assert "background:hsl(120" in page and "background:hsl(0," in page  # full and zero marks coloured
+    assert "No integrity check was run." in page
+    assert "<script" not in page
+
+
+def test_index_shows_integrity_flags_when_present(tmp_path, mistakes_class):
+    from autograder.reports import write_index
+
+    out = tmp_path / "out"
+    write_reports(mistakes_class, out)
+    (out / "integrity.csv").write_text("student,unit,cell,flag\nben,01_layers,3,calls F.conv2d\n")
+    (out / "similarity.html").write_text("<html></html>")
+    (out / "similarity.csv").write_text("unit,student_a,student_b,similarity\n01_layers,ada,ben,0.93\n")
+    page = write_index(mistakes_class, out).read_text(encoding="utf-8")
+    assert "calls F.conv2d" in page and 'href="similarity.html"' in page
+    assert "<td>ada</td><td>ben</td><td>0.93</td>" in page and "1 pair(s)" in page
+
+
+def test_question_means_leave_out_crashed_and_blank_notebooks(mistakes_class):
+    from autograder.reports import question_means
+
+    crashed = _mistaken_result("gus")
+    crashed.status = "crashed"
+    crashed.questions[1].score = 0.0
+    means = {q: (m, n) for _, q, m, n in question_means([*mistakes_class, crashed])}
+    assert means["q1_shapes"] == (1.0, 4)  # gus's crash does not drag it down
+    assert means["q1_formula"] == (0.0, 3)  # cleo's blank answer is not counted
+
+
+def test_summary_png_draws_mistakes(tmp_path, mistakes_class):
+    path = tmp_path / "summary.png"
+    write_summary_png(mistakes_class, path)
+    _assert_png(path)
+
+
+# --- regrade ------------------------------------------------------------------------------------
+
+
+def test_regrading_one_student_replaces_only_their_rows(tmp_path, class_results):
+    from autograder.reports import merge_results, read_results
+
+    out = tmp_path / "out"
+    write_reports(class_results, out)
+    fixed = full_marks_result("bob", "01_layers")
+    merged = merge_results(read_results(out), [fixed])
+    write_reports(merged, out)
+    rows = _read_csv(out / "grades.csv")
+    assert ["bob", "01_layers", "5", "5", "ok"] in rows and len(rows) == 1 + len(class_results)
+    assert ["alice", "01_layers", "2.5", "5", "ok"] in rows
+    assert "Status: ok" in (out / "feedback/bob/01_layers.html").read_text()
+
+
+def test_regrading_one_question_keeps_the_others():
+    from autograder.reports import merge_results
+
+    old = ok_result("alice")
+    new = ok_result("alice")
+    new.questions[1] = QuestionResult("q2", 2.0, 2.0, [_case("q2_public", "q2", True)])
+    new.questions[0] = QuestionResult("q1", 0.0, 3.0, [])  # not asked for: must not be taken
+    (merged,) = merge_results([old], [new], questions=["q2"])
+    assert [q.score for q in merged.questions] == [2.0, 2.0]
+    assert merged.score == 4.0
+
+
+# --- credit for what ran ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source, placeholder", [
+    ("x = ...", True),
+    ("def f(a):\n    ...", True),
+    ("def f(a):\n    raise NotImplementedError()", True),
+    ("y = x[..., 0]", False),
+    ("x = 3", False),
+    ("def f(a):\n    return a", False),
+    ("not python (", False),
+])
+def test_placeholders_are_told_from_answers(source, placeholder):
+    from autograder.credit import holds_placeholder
+
+    assert holds_placeholder(source) is placeholder
+
+
+def _otter_notebook(*cells: tuple[str, str]):
+    """('answer' | 'code', source) cells in otter's student form."""
+    nb = nbformat.v4.new_notebook()
+    for kind, source in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if kind == "answer":
+            cell.metadata["tags"] = ["otter_answer_cell"]
+        nb.cells.append(cell)
+    return nb
+
+
+def test_unanswered_questions_are_those_whose_answers_all_hold_placeholders(tmp_path):
+    from autograder.credit import unanswered_questions
+
+    nb = _otter_notebook(("code", "import helpers"), ("answer", "a = ..."), ("code", 'grader.check("q1")'),
+                         ("answer", "b = 2"), ("answer", "c = ..."), ("code", 'grader.check("q2")'))
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert unanswered_questions(path) == ["q1"]
+    assert unanswered_questions(tmp_path / "absent.ipynb") == []
+
+
+def test_cut_before_empties_the_failed_cell_and_later_code_but_keeps_checks():
+    from autograder.credit import cut_before
+
+    nb = _otter_notebook(("code", "import helpers"), ("answer", "a = 1"), ("code", 'grader.check("q1")'),
+                         ("answer", "boom()"), ("code", 'grader.check("q2")'), ("code", "after = 1"))
+    cut = cut_before(nb, 4)
+    assert [c.source for c in cut.cells] == ["import helpers", "a = 1", 'grader.check("q1")', "",
+                                             'grader.check("q2")', ""]
+    assert nb.cells[3].source == "boom()"  # the original is untouched
+
+
+def test_credit_for_what_ran_takes_the_cut_copys_scores_and_keeps_the_status(tmp_path):
+    from autograder.credit import credit_for_what_ran
+
+    nb = _otter_notebook(("answer", "a = 1"), ("code", 'grader.check("q1")'), ("answer", "die()"))
+    path = tmp_path / "01_layers.ipynb"
+    nbformat.write(nb, path)
+    crashed = UnitResult("gus", "01_layers", "crashed", 0.0, 5.0, code_cells=["a = 1", 'grader.check("q1")', "die()"],
+                         detail="the kernel died", failed_cell=3, failed_reason="the kernel died while it ran")
+    seen = []
+
+    def grade_copy(copy_path: Path) -> UnitResult:
+        seen.append([c.source for c in nbformat.read(copy_path, as_version=4).cells])
+        return full_marks_result("gus")
+
+    result = credit_for_what_ran(path, crashed, grade_copy)
+    assert seen == [["a = 1", 'grader.check("q1")', ""]]
+    assert (result.status, result.score, result.partial_rerun, result.failed_cell) == ("crashed", 5.0, True, 3)
+    assert result.code_cells[2] == "die()"  # the page still shows what the student wrote
+    # Without a known cell, or when tests ran, nothing is re-run.
+    assert credit_for_what_ran(path, bare_result("x", "01_layers", "crashed"), grade_copy).score == 0.0
+    assert len(seen) == 1
+
+
+def test_check_failed_names_the_mistake_without_a_value():
+    from helpers import checks
+
+    with pytest.raises(checks.CheckFailed) as error:
+        checks.check_int("size", 30, 31, {"padding on one side only": 30}, reveal=False)
+    assert error.value.mistake == "padding on one side only"
+    assert "31" not in error.value.mistake
+    with pytest.raises(checks.CheckFailed) as error:
+        checks.check_int("size", 29, 31, {"padding on one side only": 30})
+    assert error.value.mistake == ""
+
+
+# --- exports --------------------------------------------------------------------------------------
+
+
+def _roster(path: Path, rows: str) -> Path:
+    path.write_text("folder,lms_id,name,sis_user_id,sis_login_id,section\n" + rows, encoding="utf-8")
+    return path
+
+
+def test_canvas_export_maps_folders_to_lms_ids(tmp_path, class_results):
+    from autograder.export import export_grades
+
+    out = tmp_path / "out"
+    write_reports(class_results, out)
+    roster = _roster(tmp_path / "roster.csv", "alice,101,Alice A,a1,alice@x.edu,S1\nbob,102,Bob B,,,\n"
+                                              "carol,103,,,,\ndora,104,Dora D,,,\n")
+    rows = _read_csv(export_grades(out, "canvas", roster))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "01_layers", "02_blocks"]
+    assert rows[1] == ["Points Possible", "", "", "", "", "5", "5"]
+    assert rows[2] == ["Alice A", "101", "a1", "alice@x.edu", "S1", "2.5", "2.5"]
+    assert rows[3][:2] == ["Bob B", "102"] and rows[3][5:] == ["0", "5"]
+    assert rows[4][:2] == ["carol", "103"] and rows[4][5:] == ["0", "0"]
+    assert rows[5] == ["Dora D", "104", "", "", "", "", ""]  # on the roster, no folder: left blank
+
+
+def test_moodle_export_and_a_roster_that_misses_a_student(tmp_path, class_results):
+    from autograder.export import export_grades
+
+    out = tmp_path / "out"
+    write_reports(class_results, out)
+    roster = _roster(tmp_path / "roster.csv", "alice,101,Alice A,,,\nbob,102,,,,\ncarol,103,,,,\n")
+    rows = _read_csv(export_grades(out, "moodle", roster))
+    assert rows[0] == ["ID number", "Full name", "01_layers", "02_blocks"]
+    assert rows[1] == ["101", "Alice A", "2.5", "2.5"]
+    short = _roster(tmp_path / "short.csv", "alice,101,,,,\n")
+    with pytest.raises(SystemExit, match="no row for folder.*bob, carol"):
+        export_grades(out, "canvas", short)
+    with pytest.raises(SystemExit, match="missing column"):
+        export_grades(out, "canvas", _write(tmp_path / "bad.csv", "name,id\n"))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_feedback_zip_per_student_holds_only_their_pages(tmp_path, class_results):
+    import zipfile
+
+    from autograder.export import feedback_zips
+
+    out = tmp_path / "out"
+    write_reports(class_results, out)
+    zips = {p.name: sorted(zipfile.ZipFile(p).namelist()) for p in feedback_zips(out)}
+    assert zips == {"alice.zip": ["alice/01_layers.html", "alice/02_blocks.html"],
+                    "bob.zip": ["bob/01_layers.html", "bob/02_blocks.html"],
+                    "carol.zip": ["carol/01_layers.html", "carol/02_blocks.html"]}
+
+
+# --- end to end: a small real class under both backends ---------------------------------------
+
+
+@pytest.fixture(scope="module", params=["otter", "nbgrader"])
+def small_class(request, tmp_path_factory, release_build):
+    """Unit 01 graded for gus (the kernel dies in his q3 answer), gus_cut (his notebook stopped
+    just before that cell, graded on its own: the oracle for his partial credit) and dev (named
+    mistakes); then dev regraded alone into the same OUT."""
+    from autograder import config
+    from autograder.grade import grade
+    from autograder.sandbox import Limits
+
+    unit = "01_layers"
+    root = tmp_path_factory.mktemp(f"class-{request.param}")
+    subs, out = root / "submissions", root / "out"
+    for name in ("gus", "dev"):
+        (subs / name).mkdir(parents=True)
+        shutil.copyfile(config.DEMO / "submissions" / name / f"{unit}.ipynb", subs / name / f"{unit}.ipynb")
+    gus = nbformat.read(subs / "gus" / f"{unit}.ipynb", as_version=4)
+    crash_index = next(i for i, c in enumerate(gus.cells) if "os.kill(os.getpid()" in c.source)
+    crash_number = sum(c.cell_type == "code" for c in gus.cells[: crash_index + 1])
+    gus.cells = gus.cells[:crash_index]
+    (subs / "gus_cut").mkdir()
+    nbformat.write(gus, subs / "gus_cut" / f"{unit}.ipynb")
+    limits = Limits(wall_seconds=240, cell_seconds=30)
+    results = grade(subs, out, backend=request.param, jobs=2, units=[unit], limits=limits, progress=False,
+                    build=release_build)
+    before = (out / "feedback/gus/01_layers.html").read_text(encoding="utf-8")
+    regraded = grade(subs, out, backend=request.param, jobs=1, units=[unit], limits=limits, progress=False,
+                     build=release_build, students=["dev"])
+    return request.param, out, {r.student: r for r in results}, regraded, crash_number, before
+
+
+def test_a_crashed_notebook_earns_what_the_cells_before_the_crash_earn_alone(small_class):
+    _, out, results, _, crash_number, before = small_class
+    gus, cut = results["gus"], results["gus_cut"]
+    assert cut.status == "ok" and cut.score > 0
+    assert (gus.status, gus.failed_cell, gus.partial_rerun) == ("crashed", crash_number, True)
+    assert gus.score == cut.score
+    assert [q.score for q in gus.questions] == [q.score for q in cut.questions]
+    assert f'stopped at <a href="#cell-{crash_number}">cell {crash_number}</a>' in before
+    assert "the kernel died while it ran" in before
+
+
+def test_a_regrade_of_one_student_merges_into_out(small_class):
+    _, out, results, regraded, _, _ = small_class
+    rows = _read_csv(out / "grades.csv")
+    assert [r[0] for r in rows[1:]] == ["dev", "gus", "gus_cut"]  # nobody lost
+    assert {r.student for r in regraded} == {"dev", "gus", "gus_cut"}
+    gus = results["gus"]
+    assert ["gus", "01_layers", format_score(gus.score), format_score(gus.max_score), "crashed"] in rows
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="feedback/{s}/01_layers.html"' in page for s in ("dev", "gus", "gus_cut"))
+
+
+def test_the_class_page_counts_the_named_mistakes_of_a_real_class(small_class):
+    backend, out, results, _, _, _ = small_class
+    if backend != "otter":
+        pytest.skip("nbgrader's autograded notebook carries messages, not mistake names")
+    dev_formula = next(q for q in results["dev"].questions if q.name == "q1_formula")
+    # dev's answer forgets one side's padding; the check names it, in its message and apart.
+    (mistake,) = {c.mistake for c in dev_formula.cases if not c.passed and c.mistake}
+    assert "one side" in mistake
+    assert any(f": {mistake}" in c.message for c in dev_formula.cases if not c.hidden)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert f'<span class="mistake">{html.escape(mistake)}</span>: <span class="count">1</span>' in page
+
+
+def test_nbgrader_export_works_on_the_produced_gradebook(small_class):
+    import subprocess
+    import sys
+
+    backend, out, results, _, _, _ = small_class
+    if backend != "nbgrader":
+        pytest.skip("the otter backend keeps no gradebook")
+    course = out / "nbgrader"
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=course, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with (course / "grades.csv").open(newline="") as f:
+        exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)
+                    if row["assignment"] == "01_layers"}
+    assert exported == {name: r.score for name, r in results.items()}
+
+
+def test_export_without_a_roster_is_refused_by_the_command_line(capsys):
+    from autograder.__main__ import main
+
+    with pytest.raises(SystemExit) as error:
+        main(["grade", "submissions", "--export", "canvas"])
+    assert error.value.code == 2
+    assert "--export canvas needs --roster" in capsys.readouterr().err

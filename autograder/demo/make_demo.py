@@ -7,8 +7,9 @@ unit, and no notebook at all.
 
 The expected grades (``expected_grades.csv``) are computed here without the grader: the answers
 are run in-process, cell by cell, and otter's own test files (from the release build) score them;
-the statuses follow from how each notebook was built. ``tests/test_grade.py`` grades the class
-with both backends and compares.
+the statuses follow from how each notebook was built. A notebook whose kernel dies earns what
+the cells before the crash earn (the grader re-runs only those). ``tests/test_grade.py`` grades
+the class with both backends and compares.
 
     python -m autograder.demo.make_demo
 """
@@ -63,7 +64,8 @@ DEMOS: dict[str, UnitDemo] = {
                 def conv_macs(c_in, c_out, kernel_size, h_out, w_out, groups=1):
                     return c_in * kernel_size * kernel_size * h_out * w_out * c_out
 
-                separable_ratio = 1 / 9
+                def separable_ratio(c_out, kernel_size):
+                    return 1 / kernel_size ** 2  # the pointwise part forgotten
             """,
             "q7_upsample": """
                 def upsample_nearest_mine(x, scale):
@@ -185,6 +187,7 @@ DEMOS: dict[str, UnitDemo] = {
                 small_macs = 2 * (conv_out * 3 * 3 * 3 + 16 * 16 * 16 * 10)  # FLOPs counted as MACs
                 small_flops = small_macs
                 small_ptflops = small_macs + conv_out + 10
+                small_ptflops_default = small_ptflops  # ptflops' functional double count forgotten
             """,
             "q3_measure": """
                 def measure(fn, warmup, repeats, sync, clock=time.perf_counter):
@@ -238,7 +241,9 @@ DEMOS: dict[str, UnitDemo] = {
         deleted_checks=frozenset({"q2_pareto", "q7_speedup"}),
     ),
 }
-INFINITE_LOOP = "while True:  # waiting for an answer that never comes\n    pass\n"
+# It sleeps rather than spins: the cell limit is on wall time, and a spinning loop would only take a core
+# from the rest of a grading run (tests/test_grade_safety.py grades loops that spin and ignore interrupts).
+INFINITE_LOOP = "import time\nwhile True:  # waiting for an answer that never comes\n    time.sleep(1)\n"
 CRASH = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # the kernel dies\n"
 
 
@@ -248,6 +253,7 @@ class Student:
     status: str
     files: dict[str, str] = field(default_factory=dict)  # file name -> text
     skip_cells: set[int] = field(default_factory=set)  # cells known not to finish (for the expected score)
+    stop_at: int | None = None  # the cell that kills the kernel: only the cells before it earn credit
 
 
 def solution_answers(master: Master) -> list[str]:
@@ -333,7 +339,7 @@ def students(unit: str) -> list[Student]:
         Student("dev", "ok", {name: text(r.filled(overrides=demo.wrong))}),
         Student("eve", "ok", {name: text(r.filled(overrides=demo.exception))}),
         Student("finn", "timeout", {name: text(loop)}, skip_cells={loop_cell}),
-        Student("gus", "crashed", {name: text(crash)}),
+        Student("gus", "crashed", {name: text(crash)}, stop_at=r.cell_of(demo.crash)),
         Student("hana", "unreadable", {name: broken[: len(broken) // 2]}),
         Student("ivan", "ok", {f"Copy of {name}": text(perfect)}),
         Student("jo", "ok", {name: text(deleted)}),
@@ -342,23 +348,40 @@ def students(unit: str) -> list[Student]:
     ]
 
 
-def expected_score(student: Student, unit: str, tests_dir: Path) -> float:
-    """Run the student's code cells in-process (errors and all) and score with otter's test files."""
+def executed_cells(student: Student) -> tuple[tuple[int, str], ...]:
+    """``(index, source)`` of the code cells whose outcome scores the student's notebook."""
+    (text_,) = [t for f, t in student.files.items() if f.endswith(".ipynb")]
+    cells = []
+    for i, cell in enumerate(nbformat.reads(text_, as_version=4).cells):
+        if student.stop_at is not None and i >= student.stop_at:
+            break  # credit for what ran: the grader re-runs only the cells before the crash
+        if (cell.cell_type != "code" or i in student.skip_cells or CHECK.fullmatch(cell.source)
+                or "course-setup" in cell.metadata.get("tags", [])):
+            continue
+        cells.append((i, cell.source))
+    return tuple(cells)
+
+
+def expected_score(student: Student, unit: str, tests_dir: Path,
+                   seen: dict[tuple[str, ...], float] | None = None) -> float:
+    """Run the student's code cells in-process (errors and all) and score with otter's test files.
+
+    ``seen`` maps code already scored to its score: a notebook with the same code cells (a renamed
+    copy, deleted check cells) scores the same without running again."""
     from otter.test_files.exception_test import ExceptionTestFile
 
-    if student.status != "ok" and student.status != "timeout":
+    if student.status not in ("ok", "timeout", "crashed"):
         return 0.0
-    (text_,) = [t for f, t in student.files.items() if f.endswith(".ipynb")]
-    nb = nbformat.reads(text_, as_version=4)
+    cells = executed_cells(student)
+    code = tuple(source for _, source in cells)
+    if seen is not None and code in seen:
+        return seen[code]
     env: dict = {"__name__": "__main__"}
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         exec("import helpers", env)  # noqa: S102 - the set-up cell, without the Colab installs
-        for i, cell in enumerate(nb.cells):
-            if (cell.cell_type != "code" or i in student.skip_cells or CHECK.fullmatch(cell.source)
-                    or "course-setup" in cell.metadata.get("tags", [])):
-                continue
+        for i, source in cells:
             try:
-                exec(compile(cell.source, f"{student.name}[{i}]", "exec"), env)  # noqa: S102
+                exec(compile(source, f"{student.name}[{i}]", "exec"), env)  # noqa: S102
             except Exception:  # noqa: BLE001 - the notebook goes on after an error, as when graded
                 pass
         score = 0.0
@@ -368,6 +391,8 @@ def expected_score(student: Student, unit: str, tests_dir: Path) -> float:
             score += sum(r.test_case.points for r in tf.test_case_results if r.passed)
     import matplotlib.pyplot as plt
     plt.close("all")
+    if seen is not None:
+        seen[code] = score
     return score
 
 
@@ -385,12 +410,13 @@ def main(submissions: Path = SUBMISSIONS, expected: Path = EXPECTED, units: list
             master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
             build_otter(master, Path(tmp) / "build", Path(tmp) / "notebooks")
             tests_dir = Path(tmp) / "build" / "dist" / "autograder" / "tests"
+            seen: dict[tuple[str, ...], float] = {}  # identical code scores once per unit
             for student in students(unit):
                 folder = submissions / student.name
                 folder.mkdir(parents=True, exist_ok=True)
                 for file_name, content in student.files.items():
                     (folder / file_name).write_text(content, encoding="utf-8")
-                score = expected_score(student, unit, tests_dir)
+                score = expected_score(student, unit, tests_dir, seen)
                 rows.append((student.name, unit, score, master.max_score, student.status))
     with open(expected, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
