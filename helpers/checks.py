@@ -301,8 +301,7 @@ ALLOWED_OPS: dict[str, tuple[str, frozenset[str]]] = {
 # Library entry points whose CPU path decomposes into basic operators *before* a dispatch mode
 # sees them, so SHORTCUT_OPS cannot catch them there: aten::dropout only calls native_dropout for
 # CUDA/XPU inputs, and on CPU it is bernoulli_ + mul. They are caught one level up, as Python calls,
-# when their training flag is on: function -> default of that flag (positional index 2, keyword
-# ``training`` or ``train``).
+# whatever their training flag (function -> that flag's default, kept for reference).
 _SHORTCUT_FUNCTIONS: dict[str, dict[Callable, bool]] = {
     "dropout": {
         F.dropout: True, F.dropout1d: True, F.dropout2d: True, F.dropout3d: True,
@@ -360,9 +359,9 @@ class _ForbidFunctions(TorchFunctionMode):
         except TypeError:  # an unhashable callable is no shortcut
             default = None
         if default is not None:
-            training = args[2] if len(args) > 2 else kwargs.get("training", kwargs.get("train", default))
-            if training:
-                raise ShortcutUsed(_shortcut_message(getattr(func, "__name__", str(func)), self.what))
+            # Refused in eval mode too: there the library's dropout answers "identity" for the
+            # student, and a question that asks for dropout asks for that branch as well.
+            raise ShortcutUsed(_shortcut_message(getattr(func, "__name__", str(func)), self.what))
         return func(*args, **kwargs)
 
 
@@ -434,16 +433,36 @@ def _tripwires(functions: Iterable[Callable]):
     """Swap each function's code for a tripwire, so any call to it - however it was imported,
     aliased or stored - fails, at no cost to the code that does not call it."""
     saved = []
+    # A function with free variables (a method using ``super()``, e.g. torchvision's
+    # ``MobileNetV2.__init__``) cannot take the tripwire's code, which has none: a profile hook
+    # watches for calls of those code objects instead, only while such functions are guarded.
+    watched = set()
+    previous = sys.getprofile()
+
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code in watched:
+            _TRIPPED.append(frame.f_code.co_name)
+            raise ShortcutUsed(f"your code calls the course's reference {frame.f_code.co_name}: write your own")
+
     try:
         for f in functions:
             code = getattr(f, "__code__", None)
-            if code is None or code.co_freevars:
+            if code is None:
+                continue
+            if code.co_freevars:
+                watched.add(code)
                 continue
             saved.append((f, code, f.__defaults__, f.__kwdefaults__))
             f.__code__ = _tripwire.__code__.replace(co_name=code.co_name)
             f.__defaults__, f.__kwdefaults__ = None, None
+        if watched:
+            sys.setprofile(watch)
+            threading.setprofile(watch)
         yield
     finally:
+        if watched:
+            sys.setprofile(previous)
+            threading.setprofile(None)
         for f, code, defaults, kwdefaults in saved:
             f.__code__, f.__defaults__, f.__kwdefaults__ = code, defaults, kwdefaults
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -72,9 +73,11 @@ def _reason(mark: pytest.Mark) -> str:
 
 
 def _work_unit(nodeid: str) -> str:
-    """What one xdist worker runs as a whole: every test reading the graded demo class (their ids
-    carry ``demo_grades-<backend>``), else the test's file (its module and class fixtures run once)."""
-    return "demo_grades" if "demo_grades-" in nodeid else nodeid.split("::")[0]
+    """What one xdist worker runs as a whole: every test reading the demo class graded with one
+    backend (their ids carry ``demo_grades-<backend>``; the two backends go to different workers),
+    else the test's file (its module and class fixtures run once)."""
+    graded = re.search(r"demo_grades-\w+", nodeid)
+    return graded.group(0) if graded else nodeid.split("::")[0]
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
@@ -94,7 +97,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(f"{item.nodeid}: say in one line why it takes long: "
                                         f'@pytest.mark.{kind}(reason="...")')
     slow_units = {_work_unit(item.nodeid) for item in items if item.get_closest_marker("slow") is not None}
-    rank = {unit: (0 if unit == "demo_grades" else 1 if unit in slow_units else 2)
+    rank = {unit: (0 if unit.startswith("demo_grades-") else 1 if unit in slow_units else 2)
             for unit in (_work_unit(item.nodeid) for item in items)}
     items.sort(key=lambda item: rank[_work_unit(item.nodeid)])  # stable: file order within a rank
 

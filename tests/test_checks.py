@@ -317,13 +317,14 @@ def test_no_shortcuts_conv_allows_the_course_im2col_reference(x):
     torch.testing.assert_close(y, F.conv2d(x, w, padding=1), atol=1e-5, rtol=1e-5)
 
 
-def test_no_shortcuts_dropout_allows_a_hand_written_mask_and_eval_mode(x):
+def test_no_shortcuts_dropout_allows_a_hand_written_mask_not_the_library_even_in_eval_mode(x):
     with checks.no_shortcuts("dropout"):
         mask = (torch.rand_like(x) > 0.5).to(x.dtype)
         y = x * mask / 0.5
-        assert torch.equal(nn.Dropout(0.5).eval()(x), x)
-        assert torch.equal(F.dropout(x, 0.5, training=False), x)
     assert y.shape == x.shape
+    for library_dropout in (lambda: nn.Dropout(0.5).eval()(x), lambda: F.dropout(x, 0.5, training=False)):
+        with pytest.raises(ShortcutUsed, match="dropout"), checks.no_shortcuts("dropout"):
+            library_dropout()
 
 
 def test_no_shortcuts_group_only_blocks_its_own_routines(x):
@@ -493,7 +494,8 @@ def test_run_student_dropout_shortcut_surfaces_as_shortcut_used(x):
 
     with pytest.raises(ShortcutUsed, match="dropout"):
         checks.run_student(my_dropout, x, forbid=("dropout",))
-    assert torch.equal(checks.run_student(my_dropout, x, training=False, forbid=("dropout",)), x)
+    with pytest.raises(ShortcutUsed, match="dropout"):
+        checks.run_student(my_dropout, x, training=False, forbid=("dropout",))
 
 
 def test_run_student_reference_call_surfaces_as_shortcut_used(x):

@@ -243,7 +243,8 @@ class TestHostileClass:
             for t in q.tests:
                 if t.hidden:
                     hidden_lines |= {line.strip() for line in t.body.splitlines()
-                                     if len(line.strip()) > 30 and line.strip() not in public}
+                                     if len(line.strip()) > 30 and line.strip() not in public
+                                     and not line.strip().startswith(("import ", "from "))}  # imports tell nothing
         hidden_lines -= {line.strip() for code in honest_notebook().cells for line in code.source.splitlines()}
         visible = [p for p in (out / "feedback").rglob("*") if p.is_file()]
         assert visible, "no feedback was written"
