@@ -132,7 +132,10 @@ class NbgraderCourse:
         argv = [sys.executable, "-P", "-m", "autograder.nbgrader_backend",
                 "--output-bytes", str(limits.output_bytes), sub.unit, "--student", sub.student,
                 "--create", "--force", f"--ExecutePreprocessor.timeout={int(limits.cell_seconds)}",
-                "--ExecutePreprocessor.interrupt_on_timeout=True"]
+                "--ExecutePreprocessor.interrupt_on_timeout=True",
+                # The kernel is killed at the end, not asked to stop: a polite shutdown waits
+                # seconds per notebook, and the sandbox's PID namespace ends whatever it started.
+                "--ExecutePreprocessor.shutdown_kernel=immediate"]
         outcome = run_job(argv, workdir, limits, cwd=course, sandbox=sandbox)
         result = UnitResult(sub.student, sub.unit, "ok", 0.0, tests.max_score, warnings=list(sub.warnings),
                             seconds=outcome.seconds, code_cells=code_cells(sub.path))

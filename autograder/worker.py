@@ -139,6 +139,9 @@ def grade(job: dict) -> UnitResult:
                                              "evalue": f"cell ran longer than {job['cell_seconds']} s",
                                              "traceback": []},
                            allow_errors=True, kernel_name="python3", startup_timeout=120,
+                           # killed at the end rather than asked to stop (a polite shutdown costs
+                           # seconds per notebook; the sandbox ends whatever the kernel started)
+                           shutdown_kernel="immediate",
                            kernel_manager_class=GradingKernelManager,
                            resources={"metadata": {"path": str(workdir)}})
     client.output_budget = int(job["output_bytes"])
