@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="auto: each kernel in bubblewrap where it works, else warn loudly and use the "
                          "process-group sandbox; require: refuse to grade without bubblewrap; off: never use it")
     gr.add_argument("--students", help="regrade only these comma-separated student folders, merging into OUT")
-    gr.add_argument("--questions", help="regrade only these comma-separated questions, merging into OUT")
+    gr.add_argument("--questions", help="regrade only these comma-separated questions: each notebook runs whole again, only their "
+                         "tests run, and their scores merge into OUT (which must hold an earlier grading)")
     gr.add_argument("--export", choices=("canvas", "moodle"), help="also write OUT/<lms>.csv (needs --roster)")
     gr.add_argument("--roster", type=Path, help="CSV with columns folder,lms_id[,name,sis_user_id,sis_login_id,section]")
     gr.add_argument("--feedback-zip", action="store_true", help="also write OUT/feedback-zips/<student>.zip")

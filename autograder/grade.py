@@ -76,6 +76,16 @@ def grade(submissions: Path, out: Path, *, backend: str = "otter", jobs: int | N
     unknown = sorted(set(questions or ()) - {q for t in tests.values() for q in t.questions})
     if unknown:
         raise SystemExit(f"--questions: unknown question(s) {', '.join(unknown)} in {', '.join(units)}")
+    run = tests  # the tests each notebook is graded with
+    if questions:  # only those questions' tests run (each notebook still runs whole), merged into OUT
+        run = {u: UnitTests(u, [(q, source) for q, source in t.tests if q in questions],
+                            {q: m for q, m in t.questions.items() if q in questions}) for u, t in tests.items()}
+        subs = [s for s in subs if run[s.unit].questions]
+        earlier = {(r.student, r.unit) for r in read_results(out)}
+        fresh = sorted(f"{s.student}/{s.unit}" for s in subs if s.status == "ok" and (s.student, s.unit) not in earlier)
+        if fresh:
+            raise SystemExit(f"--questions: {out} holds no earlier result for {', '.join(fresh)} to merge into; "
+                             "grade them without --questions first")
     out.mkdir(parents=True, exist_ok=True)
     _announce(isolated, out, progress)
 
@@ -84,11 +94,11 @@ def grade(submissions: Path, out: Path, *, backend: str = "otter", jobs: int | N
     todo = sorted((s for s in subs if s.status == "ok"), key=lambda s: -s.code_chars)
     with tempfile.TemporaryDirectory(prefix="cnn-course-grade-") as scratch:
         if backend == "otter":
-            work = lambda s: grade_one_otter(s, tests[s.unit], limits, Path(scratch), isolated)  # noqa: E731
+            work = lambda s: grade_one_otter(s, run[s.unit], limits, Path(scratch), isolated)  # noqa: E731
         else:
             from autograder.nbgrader_backend import NbgraderCourse
             course = NbgraderCourse(out / "nbgrader", build, units, keep=bool(students or questions))
-            work = lambda s: course.grade_one(s, tests[s.unit], limits, Path(scratch), isolated)  # noqa: E731
+            work = lambda s: course.grade_one(s, run[s.unit], limits, Path(scratch), isolated)  # noqa: E731
         bar = _progress(len(todo), progress)
         def safe(sub: Submission) -> UnitResult:
             try:

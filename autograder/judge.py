@@ -367,6 +367,12 @@ def kernel_cases(source: str) -> set[str]:
     return found
 
 
+def all_cases(source: str) -> set[str]:
+    """Every test function of an otter test file (read, never run)."""
+    return {node.name for node in ast.parse(source).body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test")}
+
+
 def failure_message(e: BaseException) -> str:
     """What a student may read of a failure: capped (it may quote their own text)."""
     try:

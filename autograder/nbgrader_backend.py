@@ -13,6 +13,17 @@ The submission is rebuilt before grading (:meth:`NbgraderCourse.as_nbgrader`): i
 run after the student's last cell. The rule is the same as the otter backend's: a question is
 graded on the state the notebook is in after ALL the student's cells ran (an answer defined after
 its check counts; an answer redefined after its check is graded as it ended up).
+
+Named mistakes: nbgrader keeps of a failing test only the error it printed. Just before the test
+cells the rebuilt notebook runs one cell of the grader's own (:data:`MISTAKE_CELL`), so that the
+error of a check that names the likely mistake ends with :data:`MISTAKE_MARK` and the name as JSON;
+:func:`_test_outcomes` reads it back and strips it from the message. The student's notebook and
+the checks they run themselves never carry it; for a hidden test only the name is kept, never the
+message (which may quote what was expected).
+
+A regrade of some questions (``tests`` holding only those, see :class:`~autograder.otter_backend.UnitTests`)
+still runs every cell the student wrote, but only those questions' test cells; the instructor's
+gradebook keeps the other questions' earlier scores.
 """
 from __future__ import annotations
 
@@ -34,6 +45,24 @@ from autograder.worker import MEMORY_MARKERS
 
 COURSE_PARTS = ("nbgrader_config.py", "gradebook.db", "release", "source")  # what a job's copy holds
 CHECK_CELL = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
+MISTAKE_MARK = "\n[course-grader mistake] "
+# Runs after the student's last cell, before the tests: a CheckFailed that names a mistake says so
+# in its text (nbgrader keeps only the text). Defensive: it never fails, whatever the kernel holds.
+MISTAKE_CELL = f'''# The course grader's cell, not the student's: the checks below name their mistake.
+def __course_name_mistakes(mark):
+    import builtins, json
+    try:
+        from helpers.checks import CheckFailed
+    except builtins.BaseException:
+        return
+    plain = builtins.BaseException.__str__
+    def named(self):
+        text, mistake = plain(self), builtins.getattr(self, "mistake", "")
+        return text + mark + json.dumps(mistake) if builtins.isinstance(mistake, str) and mistake else text
+    CheckFailed.__str__ = named
+__course_name_mistakes({MISTAKE_MARK!r})
+del __course_name_mistakes
+'''
 
 
 class NbgraderCourse:
@@ -60,7 +89,12 @@ class NbgraderCourse:
                                            "BEGIN HIDDEN TESTS" in cell.source)
         return cells
 
-    def as_nbgrader(self, student: nbformat.NotebookNode, unit: str) -> nbformat.NotebookNode:
+    def questions(self, unit: str) -> set[str]:
+        """The questions the unit's test cells grade."""
+        return {_question(grade_id) for grade_id in self.cells[unit]}
+
+    def as_nbgrader(self, student: nbformat.NotebookNode, unit: str,
+                    questions: set[str] | None = None) -> nbformat.NotebookNode:
         """The submission in nbgrader's form, rebuilt from the release so nothing it claims counts.
 
         Every cell the student wrote is kept, in order, with its ``nbgrader`` metadata removed.
@@ -68,8 +102,9 @@ class NbgraderCourse:
         ``notebooks/`` (otter's form), the cells tagged ``otter_answer_cell`` in order; in one from
         the nbgrader release, the cell that names a release answer's ``grade_id`` (first claim
         only; unknown or repeated ids are plain cells). Cells that were tests (``grader.check``,
-        or claiming a test ``grade_id``) are dropped; then every test cell of the release is
-        appended after the student's last cell, in the release's order.
+        or claiming a test ``grade_id``) are dropped; then :data:`MISTAKE_CELL` and every test
+        cell of the release (of ``questions`` only, when given) are appended after the student's
+        last cell, in the release's order.
         """
         release = nbformat.read(self.root / "release" / unit / f"{unit}.ipynb", as_version=4)
         answers: dict[str, nbformat.NotebookNode] = {}
@@ -107,7 +142,9 @@ class NbgraderCourse:
             else:
                 new = cell
             out.cells.append(new)
-        out.cells.extend(tests)
+        out.cells.append(nbformat.v4.new_code_cell(MISTAKE_CELL))
+        out.cells.extend(c for c in tests
+                         if questions is None or _question(c.metadata["nbgrader"]["grade_id"]) in questions)
         for c in out.cells:
             c.pop("id", None)
             if c.cell_type == "code":
@@ -128,7 +165,9 @@ class NbgraderCourse:
                 shutil.copyfile(src, course / part)
         submitted = course / "submitted" / sub.student / sub.unit / f"{sub.unit}.ipynb"
         submitted.parent.mkdir(parents=True)
-        nbformat.write(self.as_nbgrader(nbformat.read(sub.path, as_version=4), sub.unit), submitted)
+        # A regrade of some questions: ``tests`` holds only those.
+        only = set(tests.questions) if set(tests.questions) < self.questions(sub.unit) else None
+        nbformat.write(self.as_nbgrader(nbformat.read(sub.path, as_version=4), sub.unit, only), submitted)
         argv = [sys.executable, "-P", "-m", "autograder.nbgrader_backend",
                 "--output-bytes", str(limits.output_bytes), sub.unit, "--student", sub.student,
                 "--create", "--force", f"--ExecutePreprocessor.timeout={int(limits.cell_seconds)}",
@@ -162,15 +201,17 @@ class NbgraderCourse:
             if OUTPUT_DROPPED in outcome.log or _cap_outputs(autograded, limits.output_bytes):
                 result.warnings.append("output over the limit was dropped")
             scores = _auto_scores(course / "gradebook.db", sub)
-            self._record(sub, scores, submitted, autograded)
-            result.questions = self._questions(sub, tests, scores, _test_messages(autograded))
+            self._record(sub, scores, submitted, autograded, only)
+            result.questions = self._questions(sub, tests, scores, _test_outcomes(autograded), only)
             result.score = sum(q.score for q in result.questions)
             return result
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _record(self, sub, scores: dict[str, tuple[float, float]], submitted: Path, autograded: Path) -> None:
-        """Put the submission and its auto scores (nothing else) into the instructor's gradebook."""
+    def _record(self, sub, scores: dict[str, tuple[float, float]], submitted: Path, autograded: Path,
+                only: set[str] | None = None) -> None:
+        """Put the submission and its auto scores (nothing else) into the instructor's gradebook;
+        with ``only`` (a regrade of those questions), the other test cells keep their earlier scores."""
         from nbgrader.api import Gradebook, MissingEntry
 
         for kind, notebook in (("submitted", submitted), ("autograded", autograded)):
@@ -180,6 +221,7 @@ class NbgraderCourse:
                 shutil.copyfile(notebook, target / notebook.name)
         with self._db_lock, Gradebook(f"sqlite:///{self.root / 'gradebook.db'}") as gb:
             gb.update_or_create_student(sub.student)
+            earlier = {} if only is None else _auto_scores_in(gb, sub)
             try:
                 gb.remove_submission(sub.unit, sub.student)
             except MissingEntry:
@@ -189,34 +231,50 @@ class NbgraderCourse:
                 gb.add_submission(sub.unit, sub.student)
             for grade_id in self.cells[sub.unit]:
                 grade = gb.find_grade(grade_id, sub.unit, sub.unit, sub.student)
-                grade.auto_score = scores.get(grade_id, (0.0, 0.0))[0]
+                source = scores if only is None or _question(grade_id) in only else earlier
+                grade.auto_score = source.get(grade_id, (0.0, 0.0))[0]
             gb.db.commit()
 
     def _questions(self, sub, tests, scores: dict[str, tuple[float, float]],
-                   messages: dict[str, str]) -> list[QuestionResult]:
+                   outcomes: dict[str, tuple[str, str]], only: set[str] | None = None) -> list[QuestionResult]:
         by_question: dict[str, list[CaseResult]] = {q: [] for q in tests.questions}
         for grade_id, (function, hidden) in self.cells[sub.unit].items():
-            question = grade_id.rsplit("_test_", 1)[0]
+            question = _question(grade_id)
+            if only is not None and question not in only:
+                continue
             score, max_score = scores.get(grade_id, (0.0, 0.0))
             passed = max_score > 0 and score >= max_score
-            message = "" if passed or hidden else messages.get(grade_id, "this test did not pass")
+            message, mistake = outcomes.get(grade_id, ("this test did not pass", ""))
             by_question.setdefault(question, []).append(
-                CaseResult(function, question, score, max_score, hidden, passed, message))
+                CaseResult(function, question, score, max_score, hidden, passed,
+                           "" if passed or hidden else message, "" if passed else mistake))
         return [QuestionResult(q, sum(c.points for c in cs), tests.questions.get(q, 0.0), cs)
                 for q, cs in by_question.items()]
 
 
-def _auto_scores(db: Path, sub) -> dict[str, tuple[float, float]]:
-    """grade_id -> (auto score, max score) of the job's own gradebook (manual scores ignored)."""
-    from nbgrader.api import Gradebook, MissingEntry
+def _question(grade_id: str) -> str:
+    """The question a test cell grades: ``q1_formula_test_0`` -> ``q1_formula``."""
+    return grade_id.rsplit("_test_", 1)[0]
+
+
+def _auto_scores_in(gb, sub) -> dict[str, tuple[float, float]]:
+    """grade_id -> (auto score, max score) of ``sub`` in an open gradebook ({} when it has none)."""
+    from nbgrader.api import MissingEntry
 
     try:
-        with Gradebook(f"sqlite:///{db}") as gb:
-            nb = gb.find_submission_notebook(sub.unit, sub.unit, sub.student)
-            return {g.name: (min(float(g.auto_score or 0.0), float(g.max_score or 0.0)), float(g.max_score or 0.0))
-                    for g in nb.grades}
+        nb = gb.find_submission_notebook(sub.unit, sub.unit, sub.student)
     except MissingEntry:
         return {}
+    return {g.name: (min(float(g.auto_score or 0.0), float(g.max_score or 0.0)), float(g.max_score or 0.0))
+            for g in nb.grades}
+
+
+def _auto_scores(db: Path, sub) -> dict[str, tuple[float, float]]:
+    """grade_id -> (auto score, max score) of the job's own gradebook (manual scores ignored)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        return _auto_scores_in(gb, sub)
 
 
 def _cap_outputs(path: Path, budget: int) -> bool:
@@ -253,8 +311,9 @@ def _errors(path: Path) -> list[str]:
             if o.get("output_type") == "error"]
 
 
-def _test_messages(path: Path) -> dict[str, str]:
-    """grade_id -> the error a public test cell showed, from the autograded notebook."""
+def _test_outcomes(path: Path) -> dict[str, tuple[str, str]]:
+    """grade_id -> (the error a test cell showed, the mistake its check named or ''), from the
+    autograded notebook; the mark :data:`MISTAKE_CELL` adds is taken out of the message."""
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception:  # noqa: BLE001
@@ -264,8 +323,21 @@ def _test_messages(path: Path) -> dict[str, str]:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         for o in cell.get("outputs", []):
             if grade_id and o.get("output_type") == "error":
-                out[grade_id] = f"{o.get('ename', '')}: {o.get('evalue', '')}"[:2000]
+                message, mistake = _split_mistake(str(o.get("evalue", "")))
+                out[grade_id] = (f"{o.get('ename', '')}: {message}"[:2000], mistake)
     return out
+
+
+def _split_mistake(evalue: str) -> tuple[str, str]:
+    """``(message, mistake)`` from an error text that may end with :data:`MISTAKE_MARK` + JSON."""
+    text, mark, name = evalue.rpartition(MISTAKE_MARK)
+    if not mark:
+        return evalue, ""
+    try:
+        mistake = json.loads(name)
+    except ValueError:
+        return evalue, ""
+    return text, mistake[:200] if isinstance(mistake, str) else ""
 
 
 RUNNING_CELL = "running-cell.txt"  # in the course copy: the source of the cell being executed

@@ -19,8 +19,14 @@ from pathlib import Path
 
 from autograder import config
 from autograder.results import UnitResult
-from autograder.sandbox import Isolation, Limits, run_job
+from autograder.sandbox import Entry, Isolation, Limits, run_job
 from autograder.submissions import Submission, code_cells
+
+
+# What every grading job imports before it judges (the worker, PyTorch, nbclient, otter's test
+# files, and what the test cases import): imported once per grader, each job forked from there.
+WORKER_PRELOAD = ("autograder.worker", "otter.test_files.exception_test", "torchvision", "helpers.checks",
+                  "helpers.layers", "helpers.blocks", "helpers.bench", "helpers.models")
 
 
 @dataclass
@@ -64,9 +70,10 @@ def ensure_release(units: list[str], backend: str, build: Path = config.BUILD) -
 
 
 def grade_one_otter(sub: Submission, tests: UnitTests, limits: Limits, scratch: Path,
-                    sandbox: Isolation | None = None) -> UnitResult:
+                    sandbox: Isolation | None = None, judged: bool = True) -> UnitResult:
     """Grade one submission with :mod:`autograder.worker` as a job (its kernel sandboxed); any
-    failure becomes a status."""
+    failure becomes a status. ``judged=False`` runs every test case in the kernel instead of the
+    judge, as the Gradescope zip does: ``make bench`` times both, never ``make grade``."""
     workdir = scratch / f"{sub.student}-{sub.unit}-{uuid.uuid4().hex[:8]}"
     folder = workdir / "notebook"  # the kernel's folder: its log and home stay beside it, unseen
     folder.mkdir(parents=True)
@@ -76,10 +83,10 @@ def grade_one_otter(sub: Submission, tests: UnitTests, limits: Limits, scratch: 
     job = {"student": sub.student, "unit": sub.unit, "notebook": str(notebook), "tests": tests.tests,
            "questions": tests.questions, "max_score": tests.max_score, "warnings": sub.warnings,
            "cell_seconds": limits.cell_seconds, "grading_seconds": limits.wall_seconds,
-           "output_bytes": limits.output_bytes,
+           "output_bytes": limits.output_bytes, "judge": judged,
            "result_path": str(result_path)}
-    outcome = run_job([sys.executable, "-P", "-m", "autograder.worker"], workdir, limits,
-                      stdin=json.dumps(job).encode(), cwd=folder, sandbox=sandbox)
+    outcome = run_job(Entry("autograder.worker:run", job, WORKER_PRELOAD), workdir, limits, cwd=folder,
+                      sandbox=sandbox)
     result = None
     if result_path.exists():
         try:

@@ -1,6 +1,8 @@
-"""One submission, graded inside the sandbox (``python -m autograder.worker < job.json``).
+"""One submission, graded: the trusted job that runs the student's kernel (sandboxed) and judges it.
 
-The job arrives on standard input (so hidden tests are never written where the submission runs):
+The grader forks it from a warm process (:class:`autograder.sandbox.Entry`, :func:`run`);
+``python -m autograder.worker < job.json`` runs the same job in a fresh interpreter. The job
+arrives through a pipe or standard input (so hidden tests are never written where the submission runs):
 the notebook to grade, the unit's otter test files, and the limits. The worker
 
 1. re-executes the student's notebook from scratch in a fresh kernel (saved outputs are never
@@ -111,9 +113,10 @@ def cell_errors(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def kernel_cases(client: NotebookClient, nb: nbformat.NotebookNode, tests: list[tuple[str, str]],
-                 workdir: Path, job: dict) -> list[dict]:
-    """Run the cases marked ``judge: kernel`` in the student's kernel (none: nothing runs there)."""
-    marked = {name: judge.kernel_cases(source) for name, source in tests}
+                 workdir: Path, job: dict, every: bool = False) -> list[dict]:
+    """Run the cases marked ``judge: kernel`` in the student's kernel (none: nothing runs there);
+    ``every``: every case, as the Gradescope zip and nbgrader do (``make bench`` compares the costs)."""
+    marked = {name: (judge.all_cases(source) if every else judge.kernel_cases(source)) for name, source in tests}
     only = sorted(set().union(*marked.values())) if marked else []
     if not only:
         return []
@@ -152,8 +155,10 @@ def grade(job: dict) -> UnitResult:
     progress = Path(str(job["result_path"]) + ".cell")  # read by the grader if this process is killed
     try:
         with client.setup_kernel():
+            judged = job.get("judge", True)  # False: every case in the kernel, for make bench only
             channel = judge.Channel(client.kc, client.km, deadline=float("inf"))
-            judge.start_agent(channel)  # before the student's first cell: no transformer of theirs exists yet
+            if judged:
+                judge.start_agent(channel)  # before the student's first cell: no transformer of theirs exists yet
             for index, cell in enumerate(nb.cells):
                 running = cell.metadata.get("course_code_number")
                 _note_progress(progress, running)
@@ -169,9 +174,10 @@ def grade(job: dict) -> UnitResult:
             running = None
             _note_progress(progress, None)
             tests = [(name, source) for name, source in job["tests"]]
-            channel.deadline = time.monotonic() + float(job["grading_seconds"])
-            cases = judge.run_judge(tests, channel)
-            cases += kernel_cases(client, nb, tests, workdir, job)
+            if judged:
+                channel.deadline = time.monotonic() + float(job["grading_seconds"])
+                cases = judge.run_judge(tests, channel)
+            cases += kernel_cases(client, nb, tests, workdir, job, every=not judged)
     except DeadKernelError as e:
         result.status, result.detail = "crashed", f"the kernel died: {e}"[:300]
         result.failed_cell, result.failed_reason = running, "the kernel died while it ran"
@@ -208,11 +214,15 @@ def questions_from_cases(cases: list[dict], questions: dict[str, float]) -> list
                            cases=cs) for q, cs in by_question.items()]
 
 
-def main() -> int:
-    job = json.loads(sys.stdin.read())
+def run(job: dict) -> int:
+    """The job's entry point (:class:`autograder.sandbox.Entry`): grade, write the result."""
     result = grade(job)
     Path(job["result_path"]).write_text(json.dumps(result.to_dict()))
     return 0
+
+
+def main() -> int:
+    return run(json.loads(sys.stdin.read()))
 
 
 if __name__ == "__main__":

@@ -242,7 +242,8 @@ def model_shortcuts(*extra: Callable) -> tuple[Callable, ...]:
 # aten operators behind the library routines students re-implement, by the name a question uses.
 # "conv" also lists the private entry points that compute a convolution (slow_conv3d on a depth-1
 # input, the dilated kernels, the weight gradient of convolution_backward), so that no spelling of
-# a convolution reaches the answer.
+# a convolution reaches the answer. "grouped_conv" is the same operators, refused only when a call
+# runs more than one group (see SHORTCUT_WHEN): ordinary convolutions stay allowed.
 SHORTCUT_OPS: dict[str, tuple[str, ...]] = {
     "conv": ("convolution", "_convolution", "_convolution_mode", "conv1d", "conv2d", "conv3d", "conv_tbc",
              "mkldnn_convolution", "cudnn_convolution", "cudnn_convolution_relu", "cudnn_convolution_add_relu",
@@ -268,6 +269,30 @@ SHORTCUT_OPS: dict[str, tuple[str, ...]] = {
     "dropout": ("native_dropout", "dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout",
                 "fused_dropout", "_fused_dropout"),
 }
+SHORTCUT_OPS["grouped_conv"] = SHORTCUT_OPS["conv"]
+
+_DEPTHWISE_OPS = ("_conv_depthwise2d", "conv_depthwise3d", "miopen_depthwise_convolution")  # no groups argument
+
+
+def _grouped(func, args: tuple, kwargs: dict) -> str:
+    """What a convolution call runs when it has more than one group ('' for an ordinary one): its
+    ``groups`` argument, found by name in the operator's schema, or a depthwise kernel."""
+    name = func.overloadpacket.__name__
+    if name in _DEPTHWISE_OPS:
+        return f"a depthwise convolution (aten.{name})"
+    for i, argument in enumerate(func._schema.arguments):
+        if argument.name == "groups":
+            groups = args[i] if i < len(args) else kwargs.get("groups", 1)
+            return f"a grouped convolution (aten.{name} with groups={groups})" if groups != 1 else ""
+    return ""
+
+
+# Groups whose operators are refused only for some calls: group -> a test on the call
+# ``(func, args, kwargs)`` that names what it runs ('' lets it through).
+SHORTCUT_WHEN: dict[str, Callable[[object, tuple, dict], str]] = {"grouped_conv": _grouped}
+
+# How a refusal names a group, where its key is not plain words.
+_GROUP_WORDS = {"grouped_conv": "convolution with groups > 1"}
 
 # Implementation questions allow only the operators of one entry here (the aten names a dispatch
 # mode sees), with one line saying what that means; any other operator - a library convolution, a
@@ -331,13 +356,25 @@ def _shortcut_message(name: str, what: str) -> str:
 
 
 def _allows(groups: Iterable[str]) -> str:
-    return f"basic tensor operations written by you (not the library's {', '.join(groups)})"
+    named = ", ".join(_GROUP_WORDS.get(g, g) for g in groups)
+    return f"basic tensor operations written by you (not the library's {named})"
+
+
+def _refused_ops(groups: Iterable[str]) -> dict[str, Callable | None]:
+    """aten operator -> None (always refused) or the SHORTCUT_WHEN test that decides per call;
+    a group that refuses an operator always wins over one that refuses it sometimes."""
+    ops: dict[str, Callable | None] = {}
+    for g in groups:
+        when = SHORTCUT_WHEN.get(g)
+        for op in SHORTCUT_OPS[g]:
+            ops[op] = None if when is None or (op in ops and ops[op] is None) else when
+    return ops
 
 
 class _Guard:
     """What one guarded call refuses, shared by every thread the answer starts."""
 
-    def __init__(self, ops: set[str], what: str, allowed: tuple[str, frozenset[str]] | None):
+    def __init__(self, ops: dict[str, Callable | None], what: str, allowed: tuple[str, frozenset[str]] | None):
         self.ops, self.what, self.allowed = ops, what, allowed
         self.refusals: list[str] = []  # the first one is reported, whichever thread it came from
         self.local = threading.local()
@@ -400,7 +437,10 @@ class _Forbid(TorchDispatchMode):
         guard = self.guard
         name = func.overloadpacket.__name__ if hasattr(func, "overloadpacket") else str(func)
         if name in guard.ops:
-            guard.refuse(_shortcut_message(name, guard.what))
+            when = guard.ops[name]
+            used = name if when is None else when(func, args, kwargs or {})
+            if used:
+                guard.refuse(_shortcut_message(used, guard.what))
         if guard.allowed is not None and name not in guard.allowed[1]:
             guard.refuse(f"your code uses the operator aten.{name}; this question allows only {guard.allowed[0]}")
         if not torch._C._is_torch_function_enabled():
@@ -508,13 +548,14 @@ def no_shortcuts(*groups: str, functions: Iterable[Callable] = (), allowed: str 
 
     ``groups`` name entries of :data:`SHORTCUT_OPS` (``"conv"``, ``"interpolate"``, ...): any call
     that reaches those operators - ``F.conv2d``, ``nn.Conv2d``, ``torch.conv2d`` alike - raises
-    :class:`ShortcutUsed`. ``allowed`` names an entry of :data:`ALLOWED_OPS`: then every other
+    :class:`ShortcutUsed` (for a group of :data:`SHORTCUT_WHEN`, only the calls its test names:
+    ``"grouped_conv"`` refuses a convolution with ``groups > 1``, not one with ``groups=1``). ``allowed`` names an entry of :data:`ALLOWED_OPS`: then every other
     operator is refused too. ``functions`` are Python functions (the ``helpers`` references): while
     the block runs their code is swapped for a tripwire, so calling them however they were
     imported raises :class:`ShortcutUsed`, also after the block if the student's code caught it.
     The same holds on every thread started inside the block; switching the check off refuses too.
     """
-    ops = {op for g in groups for op in SHORTCUT_OPS[g]}
+    ops = _refused_ops(groups)
     python_level = {f: d for g in groups for f, d in _SHORTCUT_FUNCTIONS.get(g, {}).items()}
     if allowed is not None and allowed not in ALLOWED_OPS:
         raise ValueError(f"no_shortcuts(allowed={allowed!r}): not one of {sorted(ALLOWED_OPS)}")

@@ -19,9 +19,12 @@ Kinds of question, and what the guard does for each:
                    :data:`ALLOWED_OPS`) may run, plus the refused groups and routines;
 ``module``         an ``nn.Module`` built from parts: the reference blocks' code may not run;
 ``tool``           the question is about using the course's counting tools: nothing is refused;
-``by hand``        a number or table typed in a cell: no function is graded, so nothing can be
-                   intercepted at grading time; the integrity scan flags an answer cell that calls
-                   a routine listed here (``python -m autograder grade`` writes it to integrity.csv).
+``by hand``        a number or table typed in a cell, which nothing can intercept at grading time:
+                   the integrity scan flags an answer cell that calls a routine listed here
+                   (``python -m autograder grade`` writes it to integrity.csv). Where the question
+                   also asks for the small function of the configuration that gives the number
+                   (graded on configurations the student has not seen), that function runs as a
+                   ``formula``'s does.
 """
 from __future__ import annotations
 
@@ -118,8 +121,8 @@ DECLARATIONS: dict[str, Declaration] = {
     "02_blocks/q3_basic_block": Declaration("module", library=_TV_RESNET),
     "02_blocks/q3_bottleneck": Declaration("module", library=_TV_RESNET),
     "02_blocks/q3_costs": Declaration("by hand", note=f"count by hand, not with {_COUNT_TOOLS}"),
-    "02_blocks/q4_grouped": Declaration("implementation"),
-    "02_blocks/q4_branches": Declaration("implementation"),
+    "02_blocks/q4_grouped": Declaration("implementation", ops=("grouped_conv",)),
+    "02_blocks/q4_branches": Declaration("implementation", ops=("grouped_conv",)),
     "02_blocks/q4_count": Declaration("formula"),
     "02_blocks/q5_ratio": Declaration("formula"),
     "02_blocks/q5_block": Declaration("module"),
@@ -132,7 +135,7 @@ DECLARATIONS: dict[str, Declaration] = {
     "03_architectures/q1_vgg_layers": Declaration("module", modules=("helpers.models",),
                                                   library=("torchvision.models.vgg.make_layers", "torchvision.models.vgg._vgg")),
     "03_architectures/q1_cost_split": Declaration("tool", note="the question is to use macs_by_module and count_params"),
-    "03_architectures/q1_vgg_stages": Declaration("tool", note="the question is to use macs_by_module on torchvision's vgg16"),
+    "03_architectures/q1_vgg_stages": Declaration("by hand", note=f"9 * C_in * C_out * H * W per convolution by hand, not with {_COUNT_TOOLS}"),
     "03_architectures/q1_alexnet": Declaration("by hand", note="with the output-size formula by hand, not conv_output_size or summary()"),
     "03_architectures/q2_inception_stack": Declaration("formula"),
     "03_architectures/q2_paper_vs_torchvision": Declaration("by hand", note="from the table, not count_params on the networks"),
@@ -149,7 +152,7 @@ DECLARATIONS: dict[str, Declaration] = {
                                             library=("torchvision.models.efficientnet._efficientnet_conf",)),
     "03_architectures/q6_block": Declaration("module", modules=("helpers.models",),
                                              library=("torchvision.models.convnext.CNBlock",)),
-    "03_architectures/q6_numbers": Declaration("by hand", note="read the paper, not helpers.models or torchvision's builders"),
+    "03_architectures/q6_numbers": Declaration("by hand", note="the widths from the paper, the stage sizes by hand: not helpers.models, torchvision's builders or a forward pass"),
     "03_architectures/q7_rf": Declaration("formula"),
     "03_architectures/q7_global": Declaration("by hand", note=f"reason it out, not with {_RF_TOOLS}"),
     "03_architectures/q7_pareto": Declaration("formula"),
@@ -271,7 +274,9 @@ def forbidden(question: str) -> Forbidden:
         functions += _module_functions(module_name)
     unique = list(dict.fromkeys(functions))
     names = tuple(dict.fromkeys(f"{getattr(o, '__module__', '?')}.{getattr(o, '__qualname__', o)}" for o in objs))
-    allowed = decl.allowed if decl.kind == "implementation" else ("none" if decl.kind == "formula" else None)
+    allowed = decl.allowed if decl.kind == "implementation" else None
+    if decl.kind in ("formula", "by hand"):
+        allowed = "none"  # arithmetic on numbers: no tensor operation at all
     return Forbidden(question, decl.kind, decl.ops, allowed, tuple(unique), names + decl.modules)
 
 

@@ -57,6 +57,7 @@ UNMARKED_SECONDS = 10.0  # the summary lists unmarked tests slower than this
 # Fixtures that make every test using them slow, and why (the mark is added for the test).
 SLOW_FIXTURES = {
     "demo_grades": "reads the demo class graded with one backend (48 notebooks, minutes, once per run)",
+    "hostile_class": "reads the hostile class graded with one backend (about 40 notebooks, once per run)",
     "release_build": "grades with the checkout's release build (otter assign and nbgrader on a fresh clone)",
     "fresh_release": "reads a fresh release of every unit (otter assign and nbgrader, once per run)",
     "graded": "reads a class its file grades in sandboxed kernels (a module fixture)",
@@ -73,10 +74,12 @@ def _reason(mark: pytest.Mark) -> str:
 
 
 def _work_unit(nodeid: str) -> str:
-    """What one xdist worker runs as a whole: every test reading the demo class graded with one
-    backend (their ids carry ``demo_grades-<backend>``; the two backends go to different workers),
-    else the test's file (its module and class fixtures run once)."""
-    graded = re.search(r"demo_grades-\w+", nodeid)
+    """What one xdist worker runs as a whole: every test reading the demo class, or the hostile
+    class, graded with one backend (their ids carry ``demo_grades-<backend>`` or
+    ``hostile_class-<backend>``; they are handed out one by one, so the two backends of a class
+    run on different workers when there are two), else the test's file (its module and class
+    fixtures run once)."""
+    graded = re.search(r"(?:demo_grades|hostile_class)-\w+", nodeid)
     return graded.group(0) if graded else nodeid.split("::")[0]
 
 
@@ -97,7 +100,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(f"{item.nodeid}: say in one line why it takes long: "
                                         f'@pytest.mark.{kind}(reason="...")')
     slow_units = {_work_unit(item.nodeid) for item in items if item.get_closest_marker("slow") is not None}
-    rank = {unit: (0 if unit.startswith("demo_grades-") else 1 if unit in slow_units else 2)
+    rank = {unit: (0 if unit.startswith(("demo_grades-", "hostile_class-")) else 1 if unit in slow_units else 2)
             for unit in (_work_unit(item.nodeid) for item in items)}
     items.sort(key=lambda item: rank[_work_unit(item.nodeid)])  # stable: file order within a rank
 
@@ -166,6 +169,17 @@ def release_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 DEMO_BACKENDS = ("otter", "nbgrader")
+
+
+@pytest.fixture(scope="session", params=DEMO_BACKENDS, ids=lambda backend: f"hostile_class-{backend}")
+def hostile_class(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  release_build: Path):
+    """The hostile class of ``tests/hostile.py`` graded once per run with each backend. A file
+    whose students are for one backend parametrizes it indirectly with the same id
+    (``hostile.only("otter")``)."""
+    import hostile
+
+    return hostile.grade_class(request.param, tmp_path_factory.mktemp(f"hostile-{request.param}"), release_build)
 
 
 class DemoGrades(NamedTuple):

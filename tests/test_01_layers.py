@@ -78,6 +78,29 @@ MUTANTS: dict[str, tuple[str, str]] = {
     "max-pool forgotten in the shape trace": ("q1_shapes", """
         shapes = [(16, 64, 64), (16, 64, 64), (32, 32, 32), (64, 28, 28)]
     """),
+    "max-pool forgotten in the shape trace of any size": ("q1_shapes", """
+        def shapes_for(size):
+            h1 = my_conv_output_size(size, 3, padding=1)
+            h3 = my_conv_output_size(h1, 3, stride=2, padding=1)
+            h4 = my_conv_output_size(h3, 5)
+            return [(16, h1, h1), (16, h1, h1), (32, h3, h3), (64, h4, h4)]
+    """),
+    "a stride-2 layer taken to halve the size exactly": ("q1_shapes", """
+        def shapes_for(size):
+            h1 = size
+            h2 = h1 // 2
+            h3 = h2 // 2
+            h4 = h3 - 4
+            return [(16, h1, h1), (16, h2, h2), (32, h3, h3), (64, h4, h4)]
+    """),
+    "the max-pool rounds up (ceil) instead of down": ("q1_shapes", """
+        def shapes_for(size):
+            h1 = my_conv_output_size(size, 3, padding=1)
+            h2 = -(-h1 // 2)
+            h3 = my_conv_output_size(h2, 3, stride=2, padding=1)
+            h4 = my_conv_output_size(h3, 5)
+            return [(16, h1, h1), (16, h2, h2), (32, h3, h3), (64, h4, h4)]
+    """),
     "receptive-field padding not scaled by the stride": ("q2_recurrence", """
         def my_receptive_field(layers):
             r, S, P = 1, 1, 0

@@ -25,6 +25,14 @@ MUTANTS: dict[str, tuple[str, str]] = {
     "naive pooling branch projected to 32 channels as in module 3a": ("q2_numbers", """
         naive_out_channels = 64 + 128 + 32 + 32
     """),
+    "naive module's channels without the pooling branch, for any configuration": ("q2_numbers", """
+        def naive_inception_costs(in_channels, ch1x1, ch3x3, ch5x5, size):
+            return ch1x1 + ch3x3 + ch5x5, in_channels * (ch1x1 + 9 * ch3x3 + 25 * ch5x5) * size * size
+    """),
+    "a K x K kernel counted as K taps in the naive module": ("q2_numbers", """
+        def naive_inception_costs(in_channels, ch1x1, ch3x3, ch5x5, size):
+            return ch1x1 + ch3x3 + ch5x5 + in_channels, in_channels * (ch1x1 + 3 * ch3x3 + 5 * ch5x5) * size * size
+    """),
     "1x1 reductions forgotten in the branch costs": ("q2_costs", """
         def inception_costs(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, size, kernel5=5):
             def conv(c_in, c_out, k):
@@ -100,6 +108,26 @@ MUTANTS: dict[str, tuple[str, str]] = {
     """),
     "bottleneck's 3x3 costed at 256 channels": ("q3_costs", """
         macs_bottleneck_256 = (256 * 64 + 256 * 9 * 256 + 64 * 256) * 56 * 56
+    """),
+    "projection forgotten in the bottleneck's MACs": ("q3_costs", """
+        def bottleneck_macs(inplanes, planes, size, stride=1, stride_on_3x3=True):
+            out = (size - 1) // stride + 1
+            first = size if stride_on_3x3 else out
+            return inplanes * planes * first * first + (planes * 9 * planes + planes * planes * 4) * out * out
+    """),
+    "the stride's place ignored: every bottleneck costed as v1.5": ("q3_costs", """
+        _right = bottleneck_macs
+        def bottleneck_macs(inplanes, planes, size, stride=1, stride_on_3x3=True):
+            return _right(inplanes, planes, size, stride)
+    """),
+    "a stride-2 output taken as size // 2 (odd sizes)": ("q3_costs", """
+        def bottleneck_macs(inplanes, planes, size, stride=1, stride_on_3x3=True):
+            out = size // stride
+            first = size if stride_on_3x3 else out
+            macs = inplanes * planes * first * first + (planes * 9 * planes + planes * planes * 4) * out * out
+            if stride != 1 or inplanes != planes * 4:
+                macs += inplanes * planes * 4 * out * out
+            return macs
     """),
     "groups taken as interleaved channels": ("q4_grouped", """
         def grouped_conv_by_groups(x, weight, groups, padding=0):

@@ -18,13 +18,48 @@ MUTANTS: dict[str, tuple[str, str]] = {
         lenet5_params = dict(lenet5_params, C5=120 * 16 * 25, F6=lenet5_params["F6"] + 120)
     """),
     "VGG stage MACs as FLOPs": ("q1_vgg_stages", """
-        vgg16_stage_macs = [2 * m for m in vgg16_stage_macs]
+        _right = vgg_stage_macs
+        def vgg_stage_macs(cfg, size=224):
+            return [2 * m for m in _right(cfg, size)]
     """),
     "the lecture's rule taken as fact: every stage as stage 4": ("q1_vgg_stages", """
-        vgg16_stage_macs = [vgg16_stage_macs[3]] * 5
+        _right = vgg_stage_macs
+        def vgg_stage_macs(cfg, size=224):
+            stages = _right(cfg, size)
+            return [stages[3]] * len(stages)
     """),
     "the classifier counted in stage 5": ("q1_vgg_stages", """
-        vgg16_stage_macs = vgg16_stage_macs[:4] + [vgg16_stage_macs[4] + (512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000)]
+        _right = vgg_stage_macs
+        def vgg_stage_macs(cfg, size=224):
+            stages = _right(cfg, size)
+            return stages[:-1] + [stages[-1] + 512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000]
+    """),
+    "the first VGG convolution taken to read 64 channels": ("q1_vgg_stages", """
+        def vgg_stage_macs(cfg, size=224):
+            stages, macs, c = [], 0, cfg[0]
+            for v in cfg:
+                if v == "M":
+                    stages.append(macs)
+                    macs, size = 0, size // 2
+                else:
+                    macs, c = macs + 9 * c * v * size * size, v
+            return stages
+    """),
+    "the size halved rounding up after a max-pool": ("q1_vgg_stages", """
+        def vgg_stage_macs(cfg, size=224):
+            stages, macs, c = [], 0, 3
+            for v in cfg:
+                if v == "M":
+                    stages.append(macs)
+                    macs, size = 0, -(-size // 2)
+                else:
+                    macs, c = macs + 9 * c * v * size * size, v
+            return stages
+    """),
+    "VGG16's stage MACs typed, whatever the column": ("q1_vgg_stages", """
+        _vgg16 = vgg_stage_macs(VGG_CONFIGS["vgg16"])
+        def vgg_stage_macs(cfg, size=224):
+            return list(_vgg16)
     """),
     "VGG batch norm placed after the ReLU": ("q1_vgg_layers", """
         def make_vgg_layers(cfg, batch_norm=False):
@@ -86,6 +121,20 @@ MUTANTS: dict[str, tuple[str, str]] = {
     """),
     "5x5 extra parameters of module 3a only": ("q2_paper_vs_torchvision", """
         googlenet_5x5_extra_params = 16 * 32 * 16
+    """),
+    "the 3x3 branch enlarged instead of the 5x5 one": ("q2_paper_vs_torchvision", """
+        def extra_params_5x5(table):
+            return sum(row[1] * row[2] * (25 - 9) for row in table.values())
+        googlenet_5x5_extra_params = extra_params_5x5(GOOGLENET_INCEPTIONS)
+    """),
+    "all the 5x5 weights counted, not what they add over the 3x3": ("q2_paper_vs_torchvision", """
+        def extra_params_5x5(table):
+            return sum(row[3] * row[4] * 25 for row in table.values())
+        googlenet_5x5_extra_params = extra_params_5x5(GOOGLENET_INCEPTIONS)
+    """),
+    "GoogLeNet's extra parameters typed, whatever the table": ("q2_paper_vs_torchvision", """
+        def extra_params_5x5(table):
+            return googlenet_5x5_extra_params
     """),
     "wrong stage counts for ResNet-152": ("q3_stages", """
         RESNET_STAGES = dict(RESNET_STAGES, resnet152=("bottleneck", [3, 4, 36, 3]))
@@ -202,12 +251,25 @@ MUTANTS: dict[str, tuple[str, str]] = {
                 self.block[2] = nn.Identity()
                 self.block[0] = nn.Sequential(self.block[0], nn.BatchNorm2d(dim))
     """),
-    "ResNet-50's stage counts for ConvNeXt-T": ("q6_numbers", """
-        convnext_t_depths = [3, 4, 6, 3]
-    """),
-    "ResNet's widths and stem for ConvNeXt-T": ("q6_numbers", """
+    "ResNet's widths for ConvNeXt-T": ("q6_numbers", """
         convnext_t_dims = [64, 128, 256, 512]
-        convnext_stem = (7, 2)
+    """),
+    "ConvNeXt's stem taken with stride 2": ("q6_numbers", """
+        _right = convnext_stage_sizes
+        def convnext_stage_sizes(size=224):
+            return [2 * s for s in _right(size)]
+    """),
+    "ConvNeXt's stem taken as ResNet's (7x7/2, then a 3x3/2 max-pool with padding)": ("q6_numbers", """
+        def convnext_stage_sizes(size=224):
+            size = (size + 2 * 3 - 7) // 2 + 1
+            sizes = [(size + 2 - 3) // 2 + 1]
+            for _ in range(3):
+                sizes.append((sizes[-1] - 2) // 2 + 1)
+            return sizes
+    """),
+    "ConvNeXt's stage sizes typed for 224": ("q6_numbers", """
+        def convnext_stage_sizes(size=224):
+            return [56, 28, 14, 7]
     """),
     "receptive field grown by each layer's own stride": ("q7_rf", """
         def chain_receptive_field(layers):

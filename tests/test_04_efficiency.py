@@ -36,6 +36,25 @@ MUTANTS: dict[str, tuple[str, str]] = {
     "count_functional=False's count given as ptflops' default": ("q1_flops", """
         small_ptflops_default = small_ptflops
     """),
+    "FLOPs counted as MACs, for any configuration": ("q1_flops", """
+        _right = small_counts
+        def small_counts(channels, size, num_classes=10):
+            macs, flops, once, default = _right(channels, size, num_classes)
+            return flops, flops, once, default
+    """),
+    "the max-pool counted on its output elements in ptflops' rules": ("q1_flops", """
+        _right = small_counts
+        def small_counts(channels, size, num_classes=10):
+            macs, flops, once, default = _right(channels, size, num_classes)
+            fewer = channels * size * size - channels * (size // 2) ** 2
+            return macs, flops, once - fewer, default - 2 * fewer
+    """),
+    "the linear layer's bias forgotten in ptflops' rules": ("q1_flops", """
+        _right = small_counts
+        def small_counts(channels, size, num_classes=10):
+            macs, flops, once, default = _right(channels, size, num_classes)
+            return macs, flops, once - num_classes, default - num_classes
+    """),
     "identical points drop each other from the front": ("q2_pareto", """
         def pareto_front(costs, scores):
             front, best = [], float("-inf")

@@ -334,6 +334,38 @@ def test_no_shortcuts_group_only_blocks_its_own_routines(x):
         x.norm()  # a vector norm is not a normalisation layer
 
 
+GROUPED_CONVS = {
+    "F.conv2d": lambda x: F.conv2d(x, torch.randn(6, 2, 3, 3), groups=2),
+    "nn.Conv2d depthwise": lambda x: nn.Conv2d(4, 4, 3, groups=4)(x),
+    "torch.conv2d, groups by position": lambda x: torch.conv2d(x, torch.randn(6, 2, 3, 3), None, 1, 0, 1, 2),
+    "F.conv_transpose2d": lambda x: F.conv_transpose2d(x, torch.randn(4, 1, 3, 3), groups=4),
+}
+
+
+@pytest.mark.parametrize("name", list(GROUPED_CONVS))
+def test_no_shortcuts_grouped_conv_refuses_a_convolution_of_more_than_one_group(x, name):
+    with pytest.raises(ShortcutUsed) as info:
+        with checks.no_shortcuts("grouped_conv"):
+            GROUPED_CONVS[name](x)
+    message = str(info.value)
+    assert "\n" not in message and "groups=" in message and "groups > 1" in message, message
+
+
+def test_no_shortcuts_grouped_conv_allows_one_ordinary_convolution_per_group(x):
+    w = torch.randn(6, 2, 3, 3)
+    with checks.no_shortcuts("grouped_conv"):
+        y = torch.cat([F.conv2d(xg, wg, padding=1) for xg, wg in zip(x.chunk(2, dim=1), w.chunk(2, dim=0))], dim=1)
+        nn.Conv2d(4, 3, 3, groups=1)(x)
+    torch.testing.assert_close(y, F.conv2d(x, w, padding=1, groups=2))
+
+
+def test_no_shortcuts_conv_refuses_what_grouped_conv_lets_through(x):
+    """A group that always refuses an operator wins over one that refuses it for some calls."""
+    for groups in (("conv", "grouped_conv"), ("grouped_conv", "conv")):
+        with pytest.raises(ShortcutUsed, match="calls convolution"), checks.no_shortcuts(*groups):
+            F.conv2d(x, torch.randn(3, 4, 3, 3))
+
+
 def test_no_shortcuts_several_groups_at_once(x):
     with pytest.raises(ShortcutUsed, match="interpolate, grid_sample"):
         with checks.no_shortcuts("interpolate", "grid_sample"):

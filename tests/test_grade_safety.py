@@ -1,18 +1,17 @@
 """Hostile and broken submissions affect only their own row: each runs as its own job under a wall
 clock, a per-cell timeout, a memory limit and an output cap (its kernel in bubblewrap where it
-works; see tests/test_sandbox.py for what the sandbox hides)."""
+works; see tests/test_sandbox.py for what the sandbox hides). The students below are part of the
+hostile class graded once per run (tests/hostile.py), with an honest neighbour of their own."""
 from __future__ import annotations
 
-import csv
 import subprocess
-import time
+from pathlib import Path
 
 import nbformat
-import pytest
 
 from autograder import config
-from autograder.grade import grade
-from autograder.sandbox import Limits, isolation
+from autograder.sandbox import isolation
+from hostile import only
 
 HOSTILE = {
     "kills_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
@@ -39,41 +38,39 @@ def hostile_notebook(code: str) -> nbformat.NotebookNode:
     return nb
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hostile")
-    subs = root / "submissions"
-    for name, code in HOSTILE.items():
-        (subs / name).mkdir(parents=True)
-        nbformat.write(hostile_notebook(code), subs / name / "01_layers.ipynb")
-    (subs / "honest").mkdir()
-    nbformat.write(hostile_notebook("print('hello')"), subs / "honest" / "01_layers.ipynb")
-    # Short limits keep the test quick; the honest notebook's cells need a few seconds each even
-    # on a loaded machine.
-    limits = Limits(wall_seconds=90, cell_seconds=15, memory_bytes=6 << 30)
-    start = time.monotonic()
-    grade(subs, root / "out", jobs=2, limits=limits, progress=False, units=["01_layers"])
-    with open(root / "out" / "grades.csv", newline="") as f:
-        rows = {r["student"]: r for r in csv.DictReader(f)}
-    return rows, time.monotonic() - start
+PREFIX = "safety-"  # the class is shared with other files (tests/hostile.py)
+pytestmark = only("otter")
 
 
-def test_every_hostile_submission_gets_its_row_and_status(graded):
-    rows, _ = graded
+def hostile_students(backend: str, submissions: Path, out: Path) -> dict[str, nbformat.NotebookNode]:
+    """This file's students of the hostile class (tests/hostile.py), an honest neighbour included."""
+    if backend != "otter":
+        return {}
+    students = {PREFIX + name: hostile_notebook(code) for name, code in HOSTILE.items()}
+    students[PREFIX + "honest"] = hostile_notebook("print('hello')")
+    return students
+
+
+def rows_of(hostile_class) -> dict[str, dict[str, str]]:
+    return {name[len(PREFIX):]: row for name, row in hostile_class.rows.items() if name.startswith(PREFIX)}
+
+
+def test_every_hostile_submission_gets_its_row_and_status(hostile_class):
+    rows = rows_of(hostile_class)
     assert {name: rows[name]["status"] for name in HOSTILE} == EXPECTED_STATUS
 
 
-def test_honest_neighbour_is_unaffected(graded):
-    rows, _ = graded
+def test_honest_neighbour_is_unaffected(hostile_class):
+    rows = rows_of(hostile_class)
     assert rows["honest"]["status"] == "ok"
     assert float(rows["honest"]["score"]) > 0  # the answered question still scores
 
 
-def test_partial_credit_survives_an_interrupted_cell(graded):
-    rows, _ = graded
+def test_partial_credit_survives_an_interrupted_cell(hostile_class):
+    rows = rows_of(hostile_class)
     assert float(rows["prints_forever"]["score"]) == float(rows["honest"]["score"])
 
 
-def test_spawned_processes_are_killed(graded):
+def test_spawned_processes_are_killed(hostile_class):
     out = subprocess.run(["pgrep", "-f", "sleep 99[78]"], capture_output=True, text=True).stdout
     assert out.strip() == ""

@@ -261,10 +261,6 @@ def test_masters_say_which_cases_run_in_the_kernel(tmp_path):
 KERNEL_CASES: tuple[str, ...] = (
     "01_layers/q8_ensemble/test_thinned_ensemble_of_a_linear_layer",
     "01_layers/q8_ensemble/test_thinned_ensemble_members_differ_and_mode_kept",
-    "02_blocks/q4_grouped/test_grouped_conv_by_groups_small",
-    "02_blocks/q4_grouped/test_grouped_conv_by_groups_matches_f_conv2d",
-    "02_blocks/q4_branches/test_resnext_as_branches_small",
-    "02_blocks/q4_branches/test_resnext_as_branches_cardinality_32",
     "02_blocks/q6_se/test_squeeze_excitation_inside_mbconv",
     "03_architectures/q1_cost_split/test_cost_split_vgg16",
     "03_architectures/q1_cost_split/test_cost_split_other_networks",

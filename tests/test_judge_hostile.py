@@ -2,16 +2,18 @@
 tests ran inside the kernel, graded with ``autograder.grade.grade`` beside an honest neighbour who
 keeps full marks. Each hostile student is the honest notebook plus wrong answers (mutants of
 ``tests/test_01_layers.py``, or a wrong answer written for the attack) and a tampering cell; it
-must score what its answers deserve, which the in-process run of otter's test files says."""
+must score what its answers deserve, which the in-process run of otter's test files says. The
+students are part of the hostile class graded once per run (tests/hostile.py)."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import nbformat
 import pytest
 
 import course
-from autograder.sandbox import Limits
+from hostile import only
 
 UNIT = "01_layers"
 
@@ -171,61 +173,63 @@ def student_id(attack: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in attack.lower())
 
 
-@pytest.mark.slow(reason="grades twelve unit-01 notebooks through the real grader")
+HONEST = "judge-honest"  # the class is shared with other files (tests/hostile.py)
+
+
+def hostile_students(backend: str, submissions: Path, out: Path) -> dict[str, nbformat.NotebookNode]:
+    """This file's students of the hostile class (tests/hostile.py): the honest neighbour and one
+    student per attack."""
+    if backend != "otter":
+        return {}
+    students = {HONEST: honest_notebook()}
+    students.update({student_id(attack): student_notebook(tamper, mutants, wrong)
+                     for attack, (tamper, mutants, wrong) in ATTACKS.items()})
+    return students
+
+
+@pytest.fixture(scope="module")
+def graded(hostile_class):
+    return hostile_class.results, hostile_class.out
+
+
+@pytest.fixture(scope="module")
+def deserved(tmp_path_factory):
+    """question -> score each hostile student's answers deserve (in-process otter run, no tampering)."""
+    from test_01_layers import MUTANTS
+
+    tests_dir = course.build_tests_dir(UNIT, tmp_path_factory.mktemp("oracle"))
+    env = course.solution_namespace(course.master(UNIT))
+    points = {q.name: {t.function: t.points for t in q.tests} for q in course.master(UNIT).questions}
+    files = course.test_files(tests_dir)
+
+    def score(question: str, passed: dict[str, bool]) -> float:
+        return sum(points[question][t] for t, ok in passed.items() if ok)
+
+    honest = {q: score(q, course.run_question(files[q], dict(env))) for q in points}
+    expected = {HONEST: honest}
+    for attack, (_, mutants, _) in ATTACKS.items():
+        scores = dict(honest)
+        for name in mutants:
+            question, code = MUTANTS[name]
+            scores[question] = score(question, course.mutant_results(env, tests_dir, question, code))
+        for question in WRONG_CODE_QUESTIONS.get(attack, []):
+            scores[question] = 0.0
+        expected[student_id(attack)] = scores
+    return expected
+
+
+@only("otter")
 class TestHostileClass:
-    @pytest.fixture(scope="class")
-    def graded(self, tmp_path_factory):
-        from autograder.grade import grade
-
-        root = tmp_path_factory.mktemp("hostile")
-        submissions = root / "submissions"
-        (submissions / "honest").mkdir(parents=True)
-        nbformat.write(honest_notebook(), submissions / "honest" / f"{UNIT}.ipynb")
-        for attack, (tamper, mutants, wrong) in ATTACKS.items():
-            folder = submissions / student_id(attack)
-            folder.mkdir()
-            nbformat.write(student_notebook(tamper, mutants, wrong), folder / f"{UNIT}.ipynb")
-        out = root / "out"
-        results = grade(submissions, out, units=[UNIT], jobs=2, progress=False, build=root / "build",
-                        limits=Limits(wall_seconds=600, cell_seconds=60))
-        return {r.student: r for r in results}, out, root / "build"
-
-    @pytest.fixture(scope="class")
-    def deserved(self, graded):
-        """question -> score each hostile student's answers deserve (in-process otter run, no tampering)."""
-        from test_01_layers import MUTANTS
-
-        _, _, build = graded
-        tests_dir = course.build_tests_dir(UNIT, build.parent / "oracle")
-        env = course.solution_namespace(course.master(UNIT))
-        points = {q.name: {t.function: t.points for t in q.tests} for q in course.master(UNIT).questions}
-        files = course.test_files(tests_dir)
-
-        def score(question: str, passed: dict[str, bool]) -> float:
-            return sum(points[question][t] for t, ok in passed.items() if ok)
-
-        honest = {q: score(q, course.run_question(files[q], dict(env))) for q in points}
-        expected = {"honest": honest}
-        for attack, (_, mutants, _) in ATTACKS.items():
-            scores = dict(honest)
-            for name in mutants:
-                question, code = MUTANTS[name]
-                scores[question] = score(question, course.mutant_results(env, tests_dir, question, code))
-            for question in WRONG_CODE_QUESTIONS.get(attack, []):
-                scores[question] = 0.0
-            expected[student_id(attack)] = scores
-        return expected
-
     def test_the_honest_neighbour_keeps_full_marks(self, graded, deserved):
-        results, _, _ = graded
-        honest = results["honest"]
+        results, _ = graded
+        honest = results[HONEST]
         assert honest.status == "ok"
-        assert {q.name: q.score for q in honest.questions} == deserved["honest"]
-        assert sum(deserved["honest"].values()) == honest.max_score, "the master itself loses points in-process"
+        assert {q.name: q.score for q in honest.questions} == deserved[HONEST]
+        assert sum(deserved[HONEST].values()) == honest.max_score, "the master itself loses points in-process"
 
     @pytest.mark.parametrize("attack", list(ATTACKS))
     def test_tampering_scores_what_the_answers_deserve(self, attack, graded, deserved):
-        results, _, _ = graded
+        results, _ = graded
         result = results[student_id(attack)]
         got = {q.name: q.score for q in result.questions}
         want = deserved[student_id(attack)]
@@ -236,7 +240,7 @@ class TestHostileClass:
         assert result.score < result.max_score
 
     def test_no_hidden_test_line_reaches_a_student_visible_file(self, graded):
-        results, out, build = graded
+        _, out = graded
         hidden_lines = set()
         for q in course.master(UNIT).questions:
             public = "\n".join(t.body for t in q.tests if not t.hidden)
@@ -252,7 +256,7 @@ class TestHostileClass:
         assert {name: lines for name, lines in leaks.items() if lines} == {}
 
     def test_messages_a_student_reads_are_capped(self, graded):
-        results, _, _ = graded
+        results, _ = graded
         for result in results.values():
             for q in result.questions:
                 for case in q.cases:

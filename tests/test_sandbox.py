@@ -1,13 +1,13 @@
 """The bubblewrap sandbox: a submission sees its own folder and nothing else, under both backends.
 
-One hostile class per backend is graded once (module-scoped). Each hostile notebook answers the
+The hostile class of each backend is graded once per run (tests/hostile.py; this file writes
+the students below, other files theirs beside them). Each hostile notebook answers the
 first question correctly, then attacks; an attack that works breaks its own answer (or leaves a
 file behind), so every case below shows up either in the score, compared with an honest
 neighbour's, or on disk. Every case fails on a grader that runs kernels unsandboxed.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import subprocess
@@ -180,7 +180,9 @@ def guarded() -> dict[str, str]:
                        config.SOLUTIONS / f"{UNIT}.ipynb", SITE)
 
 
-def write_class(subs: Path, out: Path, backend: str) -> None:
+def hostile_students(backend: str, subs: Path, out: Path) -> dict[str, object]:
+    """This file's students of the hostile class (tests/hostile.py): the attacks, an honest
+    neighbour, a blank notebook, the moved and redefined answers, malformed notebooks."""
     notebooks: dict[str, object] = {name: otter_form(code) for name, code in attacks(out, subs).items()}
     notebooks.update({"honest": otter_form("print('hello')"), "blank": otter_form(None, answer=False),
                       "moves_answer_after_check": otter_form(None, move_answer=True),
@@ -192,32 +194,16 @@ def write_class(subs: Path, out: Path, backend: str) -> None:
         notebooks.update({name: otter_form(code) for name, code in NBGRADER_ATTACKS.items()})
         notebooks.update({f"nbgrader_{change}": nbgrader_form(change)
                           for change in ("honest", "deleted", "renamed", "stray")})
-    for name, nb in notebooks.items():
-        (subs / name).mkdir(parents=True)
-        path = subs / name / f"{UNIT}.ipynb"
-        if isinstance(nb, dict):
-            path.write_text(json.dumps(nb))
-        else:
-            nbformat.write(nb, path)
+    return notebooks
 
 
-@pytest.fixture(scope="module", params=["otter", "nbgrader"])
-def graded(request, tmp_path_factory):
+@pytest.fixture
+def graded(hostile_class):
+    """The class as this file reads it; without bubblewrap its tests are skipped (the class is then
+    graded with the process-group sandbox, which tests/test_grade_safety.py covers)."""
     if _bwrap_problem():
         pytest.skip(f"no bubblewrap here: {_bwrap_problem()}")
-    backend = request.param
-    root = tmp_path_factory.mktemp(f"sandboxed-{backend}")
-    subs, out = root / "submissions", root / "out"
-    write_class(subs, out, backend)
-    before = guarded()
-    limits = Limits(wall_seconds=150, cell_seconds=40, memory_bytes=6 << 30, processes=96)
-    start = time.monotonic()
-    results = grade(subs, out, backend=backend, jobs=2, limits=limits, progress=False, units=[UNIT],
-                    sandbox="require")
-    after = guarded()
-    with open(out / "grades.csv", newline="") as f:
-        rows = {r["student"]: r for r in csv.DictReader(f)}
-    return backend, rows, {r.student: r for r in results}, out, (before, after), time.monotonic() - start
+    return hostile_class
 
 
 @CLASS

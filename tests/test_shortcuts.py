@@ -119,6 +119,24 @@ HAND: dict[str, dict[str, str]] = {
             conv = torch.nn.Conv2d(1, 1, kernel_size, stride=stride, padding=padding)
             return conv(torch.zeros(1, 1, size, size)).shape[-1]
     """},
+    "01_layers/q1_shapes": {"a forward pass on the meta device": """
+        def shapes_for(size):
+            with torch.device("meta"):
+                net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.MaxPool2d(2),
+                                          torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.Conv2d(32, 64, 5))
+                x, shapes = torch.empty(1, 3, size, size), []
+                for layer in net:
+                    x = layer(x)
+                    shapes.append(tuple(x.shape[1:]))
+            return shapes
+    """, "the course's output-size formulas": """
+        def shapes_for(size):
+            h1 = helpers.conv_output_size(size, 3, padding=1)
+            h2 = helpers.shapes.pool_output_size(h1, 2)
+            h3 = helpers.conv_output_size(h2, 3, stride=2, padding=1)
+            h4 = helpers.conv_output_size(h3, 5)
+            return [(16, h1, h1), (16, h2, h2), (32, h3, h3), (64, h4, h4)]
+    """},
     "01_layers/q2_recurrence": {"helpers.receptive_field on the layers": """
         def my_receptive_field(layers):
             rf = helpers.receptive_field(layers)
@@ -178,6 +196,13 @@ HAND: dict[str, dict[str, str]] = {
             return helpers.count_params(torch.nn.Sequential(*[torch.nn.Conv2d(channels, channels, kernel_size, bias=bias)
                                                               for _ in range(num_layers)]))
     """},
+    "02_blocks/q2_numbers": {"count_macs and a forward pass on the notebook's NaiveInception": """
+        def naive_inception_costs(in_channels, ch1x1, ch3x3, ch5x5, size):
+            naive = NaiveInception(in_channels, ch1x1, ch3x3, ch5x5)
+            with torch.no_grad():
+                channels = naive(torch.zeros(1, in_channels, size, size)).shape[1]
+            return channels, helpers.count_macs(naive, (in_channels, size, size))
+    """},
     "02_blocks/q2_costs": {"count_params and count_macs on torchvision's Inception block": """
         import torchvision.models.googlenet as _g
         def inception_costs(in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, size, kernel5=5):
@@ -185,14 +210,49 @@ HAND: dict[str, dict[str, str]] = {
             branches = [block.branch1, block.branch2, block.branch3, block.branch4]
             return [(helpers.count_params(b), helpers.count_macs(b, (in_channels, size, size))) for b in branches]
     """},
+    "02_blocks/q3_costs": {"count_macs on the course's Bottleneck": """
+        def bottleneck_macs(inplanes, planes, size, stride=1, stride_on_3x3=True):
+            down = None
+            if stride != 1 or inplanes != planes * 4:
+                down = helpers.blocks.projection(inplanes, planes * 4, stride)
+            block = helpers.blocks.Bottleneck(inplanes, planes, stride, down, stride_on_3x3=stride_on_3x3)
+            return helpers.count_macs(block, (inplanes, size, size))
+    """, "FlopCounterMode on the block built on the meta device": """
+        from torch.utils.flop_counter import FlopCounterMode as _Counter
+        def bottleneck_macs(inplanes, planes, size, stride=1, stride_on_3x3=True):
+            with torch.device("meta"):
+                block = tv_resnet.Bottleneck(inplanes, planes, stride, None if stride == 1 and inplanes == planes * 4
+                                             else torch.nn.Sequential(conv1x1(inplanes, planes * 4, stride)))
+                if not stride_on_3x3:
+                    block.conv1.stride, block.conv2.stride = block.conv2.stride, block.conv1.stride
+                with _Counter(display=False) as counter:
+                    block(torch.empty(1, inplanes, size, size))
+            return counter.get_total_flops() // 2
+    """},
     "02_blocks/q4_grouped": {"one grouped F.conv2d": """
         def grouped_conv_by_groups(x, weight, groups, padding=0):
             return F.conv2d(x, weight, padding=padding, groups=groups)
+    """, "a grouped nn.Conv2d holding the weight": """
+        def grouped_conv_by_groups(x, weight, groups, padding=0):
+            conv = torch.nn.Conv2d(x.shape[1], weight.shape[0], weight.shape[-1], padding=padding, groups=groups,
+                                   bias=False).to(x.dtype)
+            with torch.no_grad():
+                conv.weight.copy_(weight)
+            return conv(x)
+    """, "the course's im2col with groups": """
+        from helpers.layers import conv2d_im2col as _im2col
+        def grouped_conv_by_groups(x, weight, groups, padding=0):
+            return _im2col(x, weight, padding=padding, groups=groups)
     """},
     "02_blocks/q4_branches": {"one grouped convolution in the middle": """
         def resnext_as_branches(x, w1, w2, w3, groups):
             h = F.relu(F.conv2d(x, w1))
             h = F.relu(F.conv2d(h, w2.reshape(w1.shape[0], -1, *w2.shape[-2:]), padding=1, groups=groups))
+            return F.conv2d(h, w3)
+    """, "the course's im2col for the grouped middle": """
+        def resnext_as_branches(x, w1, w2, w3, groups):
+            h = F.relu(F.conv2d(x, w1))
+            h = F.relu(helpers.layers.conv2d_im2col(h, w2, padding=1, groups=groups))
             return F.conv2d(h, w3)
     """},
     "02_blocks/q4_count": {"count_params on torchvision's Bottleneck": """
@@ -268,6 +328,16 @@ HAND: dict[str, dict[str, str]] = {
             def __init__(self, channels):
                 super().__init__(channels, channels)
                 self.bn1 = self.bn2 = torch.nn.Identity()
+    """},
+    "04_efficiency/q1_flops": {"count_macs and FlopCounterMode on the network": """
+        from torch.utils.flop_counter import FlopCounterMode as _Counter
+        def small_counts(channels, size, num_classes=10):
+            net = small_net(channels, size, num_classes)
+            with _Counter(display=False) as counter, torch.no_grad():
+                net(torch.zeros(1, 3, size, size))
+            macs = helpers.count_macs(net, (3, size, size))
+            extra = 5 * channels * size * size + num_classes
+            return macs, counter.get_total_flops(), macs + extra, macs + extra + 2 * channels * size * size
     """},
     "04_efficiency/q3_measure": {"torch.utils.benchmark": """
         def measure(fn, warmup, repeats, sync, clock=time.perf_counter):

@@ -362,35 +362,59 @@ def executed_cells(student: Student) -> tuple[tuple[int, str], ...]:
     return tuple(cells)
 
 
-def expected_score(student: Student, unit: str, tests_dir: Path,
-                   seen: dict[tuple[str, ...], float] | None = None) -> float:
-    """Run the student's code cells in-process (errors and all) and score with otter's test files.
+@dataclass(frozen=True)
+class CaseRun:
+    """One test case run in-process on a student's code: what the grader should report for it."""
 
-    ``seen`` maps code already scored to its score: a notebook with the same code cells (a renamed
-    copy, deleted check cells) scores the same without running again."""
+    question: str
+    case: str
+    hidden: bool
+    points: float
+    passed: bool
+    mistake: str  # the mistake the failing check named ('' when it names none)
+
+
+def run_in_process(student: Student, tests_dir: Path) -> list[CaseRun]:
+    """Run the student's code cells in-process (errors and all), then every case of otter's test
+    files in ``tests_dir``, as otter's own runner calls them."""
     from otter.test_files.exception_test import ExceptionTestFile
 
-    if student.status not in ("ok", "timeout", "crashed"):
-        return 0.0
-    cells = executed_cells(student)
-    code = tuple(source for _, source in cells)
-    if seen is not None and code in seen:
-        return seen[code]
     env: dict = {"__name__": "__main__"}
+    runs = []
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         exec("import helpers", env)  # noqa: S102 - the set-up cell, without the Colab installs
-        for i, source in cells:
+        for i, source in executed_cells(student):
             try:
                 exec(compile(source, f"{student.name}[{i}]", "exec"), env)  # noqa: S102
             except Exception:  # noqa: BLE001 - the notebook goes on after an error, as when graded
                 pass
-        score = 0.0
         for path in sorted(tests_dir.glob("*.py")):
             tf = ExceptionTestFile.from_file(str(path))
-            tf.run(env)
-            score += sum(r.test_case.points for r in tf.test_case_results if r.passed)
+            for tc in tf.test_cases:
+                passed, mistake = True, ""
+                try:
+                    tc.body.call_func(env)
+                except Exception as e:  # noqa: BLE001 - as otter's ExceptionTestFile.run
+                    passed, mistake = False, getattr(e, "mistake", "")
+                runs.append(CaseRun(tf.name, tc.body.test_func.__name__, bool(tc.hidden), float(tc.points), passed,
+                                    mistake if isinstance(mistake, str) else ""))
     import matplotlib.pyplot as plt
     plt.close("all")
+    return runs
+
+
+def expected_score(student: Student, unit: str, tests_dir: Path,
+                   seen: dict[tuple[str, ...], float] | None = None) -> float:
+    """What the student's notebook earns: :func:`run_in_process`'s passing cases.
+
+    ``seen`` maps code already scored to its score: a notebook with the same code cells (a renamed
+    copy, deleted check cells) scores the same without running again."""
+    if student.status not in ("ok", "timeout", "crashed"):
+        return 0.0
+    code = tuple(source for _, source in executed_cells(student))
+    if seen is not None and code in seen:
+        return seen[code]
+    score = sum(run.points for run in run_in_process(student, tests_dir) if run.passed)
     if seen is not None:
         seen[code] = score
     return score

@@ -16,6 +16,7 @@ Adding a section (other units do): write a function that returns a list of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -221,7 +222,24 @@ def _well_behaved_demo(tmp: Path) -> Path:
     return subs
 
 
-UNITS: list[str] | None = None  # --units: the units the grading section grades
+UNITS: list[str] | None = None  # --units: the units the grading and judge sections grade
+
+
+@contextlib.contextmanager
+def _running_demo(backend: str):
+    """A temporary folder with the running demo students in it, and the units to grade (their
+    release built for ``backend``)."""
+    import tempfile
+
+    from autograder import config
+    from autograder.grade import ensure_release
+
+    with tempfile.TemporaryDirectory() as tmp_:
+        tmp = Path(tmp_)
+        subs = _well_behaved_demo(tmp)
+        units = UNITS or config.released_units()
+        ensure_release(units, backend)
+        yield tmp, subs, units
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -235,23 +253,18 @@ def bench_grading(repeats: int) -> list[Row]:
     import os
     import shutil
     import subprocess
-    import tempfile
 
     import nbformat
 
     from autograder import config
-    from autograder.grade import discover, ensure_release, grade, otter_zip
+    from autograder.grade import discover, grade, otter_zip
     from autograder.nbgrader_backend import NbgraderCourse
     from autograder.release import run_nbgrader
     from autograder.sandbox import job_env
 
     cores = os.cpu_count() or 1
     rows = []
-    with tempfile.TemporaryDirectory() as tmp_:
-        tmp = Path(tmp_)
-        subs = _well_behaved_demo(tmp)
-        units = UNITS or config.released_units()
-        ensure_release(units, "nbgrader")
+    with _running_demo("nbgrader") as (tmp, subs, units):
         found = [s for s in discover(subs, units) if s.status == "ok"]
         env = job_env(dict(os.environ), tmp / "stock", "bench")
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(cores)
@@ -287,12 +300,53 @@ def bench_grading(repeats: int) -> list[Row]:
 
 
 # --------------------------------------------------------------------------- #
+# Section: judge (the tests outside the kernel vs inside it, the Gradescope way)
+# --------------------------------------------------------------------------- #
+JUDGE_TARGET = 1.10  # the judge may cost at most 10 % over running every test in the kernel
+
+
+@section("judge", f"the demo class's running notebooks, tests run by the judge vs in the kernel; target <= {JUDGE_TARGET:.2f}x")
+def bench_judge(repeats: int) -> list[Row]:
+    import os
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autograder.grade import discover
+    from autograder.otter_backend import grade_one_otter, load_unit_tests
+    from autograder.sandbox import Limits, isolation
+
+    cores = os.cpu_count() or 1
+    sandbox = isolation("auto")
+    rows = []
+    with _running_demo("otter") as (tmp, subs, units):
+        for unit in units:
+            tests = load_unit_tests(unit)
+            found = [s for s in discover(subs, [unit]) if s.status == "ok"]
+
+            marks: dict[bool, list] = {}
+
+            def batch(judged: bool) -> None:
+                scratch = Path(tempfile.mkdtemp(dir=tmp))
+                with ThreadPoolExecutor(max_workers=cores) as pool:
+                    results = pool.map(lambda s: grade_one_otter(s, tests, Limits(), scratch, sandbox, judged), found)
+                    marks[judged] = sorted((r.student, r.score, r.status) for r in results)
+
+            judged = statistics.median(_timed(lambda: batch(True)) for _ in range(max(1, repeats // 2)))
+            in_kernel = statistics.median(_timed(lambda: batch(False)) for _ in range(max(1, repeats // 2)))
+            same = "same marks" if marks[True] == marks[False] else f"MARKS DIFFER: {marks}"
+            ratio = judged / in_kernel
+            rows.append(Row(f"{unit}: {len(found)} notebooks, {cores} jobs, judge vs in-kernel", judged, in_kernel,
+                            f"{ratio:.2f}x ({'met' if ratio <= JUDGE_TARGET else 'NOT MET'}), {same}"))
+    return rows
+
+
+# --------------------------------------------------------------------------- #
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(SECTIONS), metavar="SECTION",
                         help=f"run one section: {', '.join(SECTIONS)}")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median taken)")
-    parser.add_argument("--units", help="comma-separated units for the grading section (default: all released)")
+    parser.add_argument("--units", help="comma-separated units for the grading and judge sections (default: all released)")
     args = parser.parse_args(argv)
     global UNITS
     UNITS = args.units.split(",") if args.units else None
