@@ -49,12 +49,16 @@ def test_every_student_and_unit_has_a_feedback_page_and_question_rows(demo_grade
 
 
 def hidden_fingerprints(unit: str) -> tuple[list[str], list[str]]:
-    """Names of the unit's hidden tests, and their distinctive source lines (no public test and no line
-    of the student notebook shares them: a hidden test may rebuild a network the notebook defines)."""
+    """Names of the unit's hidden tests, and their distinctive source lines (no public test, no line of
+    the student notebook and no line of the master's answers shares them: a hidden test may rebuild a
+    network the notebook defines, and a right answer shows in the student's own feedback)."""
     student = nbformat.read(config.NOTEBOOKS / f"{unit}.ipynb", as_version=4)
+    master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
     names, lines = [], []
     public = {line.strip() for c in student.cells if c.cell_type == "code" for line in c.source.splitlines()}
-    for q in read_master(config.SOLUTIONS / f"{unit}.ipynb").questions:
+    public |= {re.sub(r"\s*# SOLUTION\s*$", "", line).strip() for q in master.questions for i in q.solution_cells
+               for line in master.nb.cells[i].source.splitlines()}
+    for q in master.questions:
         for t in q.tests:
             body = [line.strip() for line in t.body.splitlines()[1:]]
             if t.hidden:
