@@ -10,6 +10,7 @@ conftest fixture ``hostile_class`` (one per backend) hands the result to every t
 from __future__ import annotations
 
 import csv
+import os
 import importlib
 import json
 import time
@@ -76,3 +77,19 @@ def only(backend: str):
     import pytest
 
     return pytest.mark.parametrize("hostile_class", [backend], indirect=True, ids=[f"hostile_class-{backend}"])
+
+
+def forked_probe(payload: dict) -> int:
+    """A job's entry point (:class:`autograder.sandbox.Entry`) that tries what a submission's files
+    could do to a forked grading job: be imported from the job's folder, and leave a process behind."""
+    import importlib
+    import subprocess
+
+    try:
+        importlib.import_module("planted_by_a_submission")
+        planted = True
+    except ImportError:
+        planted = False
+    subprocess.Popen(["setsid", "sleep", payload["sleep"]])  # escapes the job's session
+    Path(payload["out"]).write_text(json.dumps({"planted": planted, "own_session": os.getsid(0) == os.getpid()}))
+    return 0

@@ -20,7 +20,7 @@ import pytest
 
 from autograder import config
 from autograder.grade import grade
-from autograder.sandbox import Limits, PidsCgroup, _bwrap_problem, bwrap_command, isolation, run_job
+from autograder.sandbox import Entry, Limits, PidsCgroup, _bwrap_problem, bwrap_command, isolation, run_job
 from autograder.submissions import MAX_NOTEBOOK_BYTES
 
 CLASS = pytest.mark.slow(reason="grades a hostile class (about 20 notebooks) per backend in the sandbox")
@@ -320,6 +320,24 @@ def test_pid_namespace_ends_every_process(tmp_path):
     assert sandboxed(code, tmp_path).returncode == 0
     time.sleep(0.5)
     assert subprocess.run(["pgrep", "-f", "sleep 9979"], capture_output=True).stdout == b""
+
+
+def test_a_forked_job_imports_nothing_from_its_folder_and_leaves_no_process(tmp_path, monkeypatch):
+    """A grading job forked from the warm process (the otter worker's way) runs with the student's
+    folder as its working directory: a module planted there is never imported, and a process the job
+    started in a session of its own dies with the job."""
+    folder = tmp_path / "job" / "notebook"
+    folder.mkdir(parents=True)
+    (folder / "planted_by_a_submission.py").write_text("raise SystemExit('imported from the job folder')\n")
+    out = tmp_path / "probe.json"
+    # The job's folder on the path, as a relative entry becomes once the job runs there.
+    monkeypatch.setattr(sys, "path", [str(folder), *sys.path])
+    outcome = run_job(Entry("hostile:forked_probe", {"out": str(out), "sleep": "9983"}), tmp_path / "job",
+                      Limits(wall_seconds=60), cwd=folder)
+    assert outcome.returncode == 0, outcome.log
+    assert json.loads(out.read_text()) == {"planted": False, "own_session": True}
+    time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-f", "sleep 9983"], capture_output=True).stdout == b""
 
 
 @needs_bwrap
