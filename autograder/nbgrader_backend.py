@@ -41,7 +41,7 @@ import nbformat
 from autograder.results import CaseResult, QuestionResult, UnitResult
 from autograder.sandbox import Isolation, Limits, run_job
 from autograder.submissions import code_cells
-from autograder.worker import MEMORY_MARKERS
+from autograder.worker import MEMORY_MARKERS, cell_errors
 
 COURSE_PARTS = ("nbgrader_config.py", "gradebook.db", "release", "source")  # what a job's copy holds
 CHECK_CELL = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
@@ -307,8 +307,7 @@ def _errors(path: Path) -> list[str]:
         nb = nbformat.read(path, as_version=4)
     except Exception:  # noqa: BLE001
         return []
-    return [f"{o.get('ename', '')}: {o.get('evalue', '')}" for c in nb.cells for o in c.get("outputs", [])
-            if o.get("output_type") == "error"]
+    return cell_errors(nb)
 
 
 def _test_outcomes(path: Path) -> dict[str, tuple[str, str]]:

@@ -205,13 +205,6 @@ def _limit(kind: int, value: int) -> None:
 class PidsCgroup:
     """A ``pids`` cgroup capping one job's tasks; also lists them to kill them all at the end."""
 
-    @classmethod
-    def none(cls) -> PidsCgroup:
-        """No cgroup (a forked job enters its own by path)."""
-        cgroup = cls.__new__(cls)
-        cgroup.path = None
-        return cgroup
-
     def __init__(self, limit: int):
         self.path: Path | None = None
         for root in CGROUP_PIDS_ROOTS:
@@ -358,18 +351,13 @@ def _forkserver(preload: tuple[str, ...]):
 
 
 def _forked_job(entry: Entry, env: dict[str, str], cwd: str, log_path: str, limits: Limits,
-                cgroup_path: str | None) -> None:
+                cgroup: PidsCgroup) -> None:
     """The job's first steps in the forked process: what ``subprocess.Popen`` with
     ``start_new_session`` and :func:`_preexec` give a fresh one, then the entry point."""
     import importlib
 
     os.setsid()
-    if cgroup_path:
-        try:
-            Path(cgroup_path, "cgroup.procs").write_text(str(os.getpid()))
-        except OSError:
-            pass
-    _preexec(limits, PidsCgroup.none())()
+    _preexec(limits, cgroup)()
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -407,8 +395,7 @@ class _Forked:
                  cgroup: PidsCgroup) -> None:
         context = _forkserver(entry.preload)
         self.process = context.Process(target=_forked_job, daemon=False,
-                                       args=(entry, env, str(cwd), str(log_path), limits,
-                                             str(cgroup.path) if cgroup.path else None))
+                                       args=(entry, env, str(cwd), str(log_path), limits, cgroup))
         self.process.start()
         self.pid = self.process.pid
 
