@@ -19,7 +19,7 @@ import nbformat
 from autograder.results import UnitResult
 
 CHECK = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
-STOPPED = ("crashed", "timeout")
+STOPPED = ("crashed", "timeout", "memory")  # memory: a kernel at its limit can die in a later cell
 
 
 def check_question(cell) -> str | None:

@@ -28,6 +28,7 @@ gradebook keeps the other questions' earlier scores.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -189,6 +190,10 @@ class NbgraderCourse:
                 result.detail = "nbgrader autograde failed: " + _last_error(outcome.log)
                 result.failed_cell = _running_cell(course, result.code_cells)
                 result.failed_reason = "the kernel died while it ran" if "DeadKernelError" in outcome.log else "it stopped the grader"
+                starved = _running_cell(course, result.code_cells, MEMORY_CELL)
+                if starved is not None:  # a kernel at its memory limit dies later, in whatever cell allocates next
+                    result.status, result.detail = "memory", "a cell ran out of memory (the kernel died after it)"
+                    result.failed_cell, result.failed_reason = starved, "it ran out of memory"
                 return result
             autograded = course / "autograded" / sub.student / sub.unit / f"{sub.unit}.ipynb"
             errors = _errors(autograded)
@@ -340,14 +345,16 @@ def _split_mistake(evalue: str) -> tuple[str, str]:
 
 
 RUNNING_CELL = "running-cell.txt"  # in the course copy: the source of the cell being executed
+MEMORY_CELL = "memory-cell.txt"  # ... and of the first cell whose error said it ran out of memory
 
 
-def _running_cell(course: Path, code: list[str]) -> int | None:
-    """The code cell (as the feedback numbers it) nbgrader was executing when it stopped."""
+def _running_cell(course: Path, code: list[str], note: str = RUNNING_CELL) -> int | None:
+    """The code cell (as the feedback numbers it) nbgrader was executing when it stopped, or
+    (``note=MEMORY_CELL``) the first that ran out of memory."""
     from autograder.credit import cell_number
 
     try:
-        return cell_number((course / RUNNING_CELL).read_text(encoding="utf-8"), code)
+        return cell_number((course / note).read_text(encoding="utf-8"), code)
     except OSError:
         return None
 
@@ -390,12 +397,26 @@ def _last_error(log: str) -> str:
 OUTPUT_DROPPED = "course-grader: output over the limit was dropped"
 
 
+def _note_memory_error(msg: dict) -> None:
+    """Copy ``RUNNING_CELL`` to ``MEMORY_CELL`` at the first error output that says the cell ran out
+    of memory: the kernel may die in a later cell, and the grader names the first cause."""
+    content = msg.get("content", {})
+    if (msg.get("msg_type") != "error" or os.path.exists(MEMORY_CELL)
+            or not any(m in f"{content.get('ename', '')}: {content.get('evalue', '')}" for m in MEMORY_MARKERS)):
+        return
+    try:
+        Path(MEMORY_CELL).write_text(Path(RUNNING_CELL).read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError:
+        pass
+
+
 def _cap_execute_outputs(execute, budget: int) -> None:
     """Make nbgrader's executor keep at most ``budget`` bytes of outputs (as the otter worker does)."""
     keep = execute.Execute.output
     left = {"bytes": budget}
 
     def output(self, outs, msg, display_id, cell_index):
+        _note_memory_error(msg)
         size = len(json.dumps(msg.get("content", {})))
         if size > left["bytes"]:
             if left["bytes"] >= 0:

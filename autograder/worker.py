@@ -112,6 +112,16 @@ def cell_errors(nb: nbformat.NotebookNode) -> list[str]:
             if o.get("output_type") == "error"]
 
 
+def _out_of_memory_cell(nb: nbformat.NotebookNode) -> int | None:
+    """The first code cell (as the feedback numbers it) whose error says it ran out of memory."""
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error" and any(m in f"{o.get('ename', '')}: {o.get('evalue', '')}"
+                                                      for m in MEMORY_MARKERS):
+                return cell.metadata.get("course_code_number")
+    return None
+
+
 def kernel_cases(client: NotebookClient, nb: nbformat.NotebookNode, tests: list[tuple[str, str]],
                  workdir: Path, job: dict, every: bool = False) -> list[dict]:
     """Run the cases marked ``judge: kernel`` in the student's kernel (none: nothing runs there);
@@ -181,6 +191,10 @@ def grade(job: dict) -> UnitResult:
     except DeadKernelError as e:
         result.status, result.detail = "crashed", f"the kernel died: {e}"[:300]
         result.failed_cell, result.failed_reason = running, "the kernel died while it ran"
+        starved = _out_of_memory_cell(nb)
+        if starved is not None:  # a kernel at its memory limit dies later, in whatever cell allocates next
+            result.status, result.detail = "memory", "a cell ran out of memory (the kernel died after it)"
+            result.failed_cell, result.failed_reason = starved, "it ran out of memory"
     except CellTimeoutError as e:
         result.status, result.detail = "timeout", f"a cell did not stop when interrupted: {e}"[:300]
         result.failed_cell = running

@@ -18,7 +18,10 @@ HOSTILE = {
     "exits": "import os\nos._exit(0)",
     "ignores_interrupts": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
     "prints_forever": "while True:\n    print('spam ' * 200)",
-    "allocates_forever": "chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 28))",
+    # Out of memory, then dead: a kernel at its limit dies in whichever later cell allocates (here
+    # for sure); the row says memory, the first cause, and keeps what the cells before it earn.
+    "allocates_forever": ("chunks = []\nwhile True:\n    chunks.append(bytearray(1 << 28))",
+                          "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
     "spawns_processes": ("import subprocess\nsubprocess.Popen(['sleep', '997'])\n"
                          "subprocess.Popen(['setsid', 'sleep', '998'])"),
 }
@@ -28,25 +31,25 @@ if isolation("auto").isolated:  # in its PID namespace the kernel's parent is an
     EXPECTED_STATUS["kills_parent"] = "ok"
 
 
-def hostile_notebook(code: str) -> nbformat.NotebookNode:
-    """The released notebook with the first question answered, then a hostile cell."""
+def hostile_notebook(code: str | tuple[str, ...]) -> nbformat.NotebookNode:
+    """The released notebook with the first question answered, then the hostile cell(s)."""
     nb = nbformat.read(config.NOTEBOOKS / "01_layers.ipynb", as_version=4)
     first = next(i for i, c in enumerate(nb.cells) if "otter_answer_cell" in c.metadata.get("tags", []))
     nb.cells[first].source = ("def my_conv_output_size(size, kernel_size, stride=1, padding=0):\n"
                               "    return (size - kernel_size + 2 * padding) // stride + 1\n")
-    nb.cells.insert(first + 1, nbformat.v4.new_code_cell(code))
+    for offset, source in enumerate((code,) if isinstance(code, str) else code, 1):
+        nb.cells.insert(first + offset, nbformat.v4.new_code_cell(source))
     return nb
 
 
 PREFIX = "safety-"  # the class is shared with other files (tests/hostile.py)
-pytestmark = only("otter")
+BOTH_BACKENDS = ("allocates_forever",)  # the nbgrader class grades these too (and the honest one)
 
 
 def hostile_students(backend: str, submissions: Path, out: Path) -> dict[str, nbformat.NotebookNode]:
     """This file's students of the hostile class (tests/hostile.py), an honest neighbour included."""
-    if backend != "otter":
-        return {}
-    students = {PREFIX + name: hostile_notebook(code) for name, code in HOSTILE.items()}
+    names = HOSTILE if backend == "otter" else BOTH_BACKENDS
+    students = {PREFIX + name: hostile_notebook(HOSTILE[name]) for name in names}
     students[PREFIX + "honest"] = hostile_notebook("print('hello')")
     return students
 
@@ -55,22 +58,34 @@ def rows_of(hostile_class) -> dict[str, dict[str, str]]:
     return {name[len(PREFIX):]: row for name, row in hostile_class.rows.items() if name.startswith(PREFIX)}
 
 
+@only("otter")
 def test_every_hostile_submission_gets_its_row_and_status(hostile_class):
     rows = rows_of(hostile_class)
     assert {name: rows[name]["status"] for name in HOSTILE} == EXPECTED_STATUS
 
 
-def test_honest_neighbour_is_unaffected(hostile_class):
+def test_honest_neighbour_is_unaffected(hostile_class):  # both backends
     rows = rows_of(hostile_class)
     assert rows["honest"]["status"] == "ok"
     assert float(rows["honest"]["score"]) > 0  # the answered question still scores
 
 
+@only("otter")
 def test_partial_credit_survives_an_interrupted_cell(hostile_class):
     rows = rows_of(hostile_class)
     assert float(rows["prints_forever"]["score"]) == float(rows["honest"]["score"])
 
 
+def test_a_kernel_that_dies_after_running_out_of_memory_is_graded_memory(hostile_class):
+    """Both backends name the first cause and credit the cells before it (they ran alone again)."""
+    rows = rows_of(hostile_class)
+    starved = hostile_class.results[PREFIX + "allocates_forever"]
+    assert rows["allocates_forever"]["status"] == "memory", starved.detail
+    assert starved.failed_reason == "it ran out of memory" and starved.partial_rerun
+    assert float(rows["allocates_forever"]["score"]) == float(rows["honest"]["score"]) > 0
+
+
+@only("otter")
 def test_spawned_processes_are_killed(hostile_class):
     out = subprocess.run(["pgrep", "-f", "sleep 99[78]"], capture_output=True, text=True).stdout
     assert out.strip() == ""
