@@ -40,9 +40,10 @@ from pathlib import Path
 import nbformat
 
 from autograder.results import CaseResult, QuestionResult, UnitResult
-from autograder.sandbox import Isolation, Limits, run_job
+from autograder import config
+from autograder.sandbox import Entry, Isolation, Limits, run_job
 from autograder.submissions import code_cells
-from autograder.worker import MEMORY_MARKERS, cell_errors
+from autograder.worker import MEMORY_MARKERS, cell_errors, give_up_on_stuck_cells
 
 COURSE_PARTS = ("nbgrader_config.py", "gradebook.db", "release", "source")  # what a job's copy holds
 CHECK_CELL = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
@@ -169,14 +170,14 @@ class NbgraderCourse:
         # A regrade of some questions: ``tests`` holds only those.
         only = set(tests.questions) if set(tests.questions) < self.questions(sub.unit) else None
         nbformat.write(self.as_nbgrader(nbformat.read(sub.path, as_version=4), sub.unit, only), submitted)
-        argv = [sys.executable, "-P", "-m", "autograder.nbgrader_backend",
-                "--output-bytes", str(limits.output_bytes), sub.unit, "--student", sub.student,
+        argv = ["--output-bytes", str(limits.output_bytes), sub.unit, "--student", sub.student,
                 "--create", "--force", f"--ExecutePreprocessor.timeout={int(limits.cell_seconds)}",
                 "--ExecutePreprocessor.interrupt_on_timeout=True",
                 # The kernel is killed at the end, not asked to stop: a polite shutdown waits
                 # seconds per notebook, and the sandbox's PID namespace ends whatever it started.
                 "--ExecutePreprocessor.shutdown_kernel=immediate"]
-        outcome = run_job(argv, workdir, limits, cwd=course, sandbox=sandbox)
+        outcome = run_job(Entry("autograder.nbgrader_backend:autograde", argv, config.JOB_PRELOAD), workdir, limits,
+                          cwd=course, sandbox=sandbox)
         result = UnitResult(sub.student, sub.unit, "ok", 0.0, tests.max_score, warnings=list(sub.warnings),
                             seconds=outcome.seconds, code_cells=code_cells(sub.path))
         try:
@@ -190,6 +191,9 @@ class NbgraderCourse:
                 result.detail = "nbgrader autograde failed: " + _last_error(outcome.log)
                 result.failed_cell = _running_cell(course, result.code_cells)
                 result.failed_reason = "the kernel died while it ran" if "DeadKernelError" in outcome.log else "it stopped the grader"
+                if (course / STUCK_NOTE).exists():
+                    result.status, result.detail = "timeout", "a cell did not stop when interrupted"
+                    result.failed_reason = f"it ran longer than {limits.cell_seconds:.0f} s and did not stop when interrupted"
                 starved = _running_cell(course, result.code_cells, MEMORY_CELL)
                 if starved is not None:  # a kernel at its memory limit dies later, in whatever cell allocates next
                     result.status, result.detail = "memory", "a cell ran out of memory (the kernel died after it)"
@@ -346,6 +350,7 @@ def _split_mistake(evalue: str) -> tuple[str, str]:
 
 RUNNING_CELL = "running-cell.txt"  # in the course copy: the source of the cell being executed
 MEMORY_CELL = "memory-cell.txt"  # ... and of the first cell whose error said it ran out of memory
+STUCK_NOTE = "stuck-cell.txt"  # written when a cell did not stop when interrupted (the run then ends)
 
 
 def _running_cell(course: Path, code: list[str], note: str = RUNNING_CELL) -> int | None:
@@ -443,8 +448,18 @@ def main(argv: list[str]) -> None:
     execute.AsyncKernelManager = GradingKernelManager  # nbgrader's Execute takes it from here
     _cap_execute_outputs(execute, budget)
     _note_running_cells(execute.Execute)  # names the cell that killed the kernel (credit for what ran)
+    give_up_on_stuck_cells(execute.Execute, Path(STUCK_NOTE))  # a cell that ignores the interrupt ends the run
     sys.argv = ["nbgrader", "autograde", *argv]
     nbgrader_main()
+
+
+def autograde(argv: list[str]) -> int:
+    """A grading job's entry point (:class:`autograder.sandbox.Entry`): :func:`main`, its exit code."""
+    try:
+        main(argv)
+    except SystemExit as e:  # nbgrader exits through sys.exit, with a code or a message
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,12 +23,6 @@ from autograder.sandbox import Entry, Isolation, Limits, run_job
 from autograder.submissions import Submission, code_cells
 
 
-# What every grading job imports before it judges (the worker, PyTorch, nbclient, otter's test
-# files, and what the test cases import): imported once per grader, each job forked from there.
-WORKER_PRELOAD = ("autograder.worker", "otter.test_files.exception_test", "torchvision", "helpers.checks",
-                  "helpers.layers", "helpers.blocks", "helpers.bench", "helpers.models")
-
-
 @dataclass
 class UnitTests:
     unit: str
@@ -85,7 +79,7 @@ def grade_one_otter(sub: Submission, tests: UnitTests, limits: Limits, scratch: 
            "cell_seconds": limits.cell_seconds, "grading_seconds": limits.wall_seconds,
            "output_bytes": limits.output_bytes, "judge": judged,
            "result_path": str(result_path)}
-    outcome = run_job(Entry("autograder.worker:run", job, WORKER_PRELOAD), workdir, limits, cwd=folder,
+    outcome = run_job(Entry("autograder.worker:run", job, config.JOB_PRELOAD), workdir, limits, cwd=folder,
                       sandbox=sandbox)
     result = None
     if result_path.exists():

@@ -66,6 +66,39 @@ del __course_grade
 '''
 
 
+# Seconds an interrupted cell has to stop before its kernel is given up. After a cell's time limit
+# nbclient interrupts the kernel and (``error_on_timeout``) moves on at once; a cell that ignores
+# the interrupt keeps the kernel busy, and every later cell and the grading would wait behind it
+# until the job's wall clock, burning a core all along.
+INTERRUPT_GRACE = 10.0
+STUCK = "the cell did not stop when interrupted"
+
+
+def give_up_on_stuck_cells(client_class: type, note: Path | None = None) -> None:
+    """Make an nbclient client class (the worker's, nbgrader's Execute) wait :data:`INTERRUPT_GRACE`
+    seconds for the interrupted cell's reply, then raise CellTimeoutError (DeadKernelError when the
+    kernel died meanwhile) instead of running the next cell into a busy kernel; ``note``: a file
+    written first, for a grader that reads only the job's exit code and files."""
+    from queue import Empty
+
+    from nbclient.util import ensure_async
+
+    handle_timeout = client_class._async_handle_timeout
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        reply = await handle_timeout(self, timeout, cell)
+        try:
+            await ensure_async(self.kc.shell_channel.get_msg(timeout=INTERRUPT_GRACE))  # the cell's own reply
+        except Empty:
+            await self._async_check_alive()
+            if note is not None:
+                note.write_text(STUCK)
+            raise CellTimeoutError.error_from_timeout_and_cell(STUCK, timeout, cell) from None
+        return reply
+
+    client_class._async_handle_timeout = _async_handle_timeout
+
+
 class LimitedClient(NotebookClient):
     """nbclient with a cap on the output kept per notebook (a submission may print without end)."""
 
@@ -79,6 +112,9 @@ class LimitedClient(NotebookClient):
             return None
         self.output_budget -= size
         return super().output(outs, msg, display_id, cell_index)
+
+
+give_up_on_stuck_cells(LimitedClient)
 
 
 def student_notebook(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
@@ -195,8 +231,8 @@ def grade(job: dict) -> UnitResult:
         if starved is not None:  # a kernel at its memory limit dies later, in whatever cell allocates next
             result.status, result.detail = "memory", "a cell ran out of memory (the kernel died after it)"
             result.failed_cell, result.failed_reason = starved, "it ran out of memory"
-    except CellTimeoutError as e:
-        result.status, result.detail = "timeout", f"a cell did not stop when interrupted: {e}"[:300]
+    except CellTimeoutError:
+        result.status, result.detail = "timeout", "a cell did not stop when interrupted"
         result.failed_cell = running
         result.failed_reason = f"it ran longer than {job['cell_seconds']} s and did not stop when interrupted"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import config
 from autograder.sandbox import isolation
 from hostile import only
+from test_sandbox import otter_form
 
 HOSTILE = {
     "kills_parent": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
@@ -32,18 +32,15 @@ if isolation("auto").isolated:  # in its PID namespace the kernel's parent is an
 
 
 def hostile_notebook(code: str | tuple[str, ...]) -> nbformat.NotebookNode:
-    """The released notebook with the first question answered, then the hostile cell(s)."""
-    nb = nbformat.read(config.NOTEBOOKS / "01_layers.ipynb", as_version=4)
-    first = next(i for i, c in enumerate(nb.cells) if "otter_answer_cell" in c.metadata.get("tags", []))
-    nb.cells[first].source = ("def my_conv_output_size(size, kernel_size, stride=1, padding=0):\n"
-                              "    return (size - kernel_size + 2 * padding) // stride + 1\n")
-    for offset, source in enumerate((code,) if isinstance(code, str) else code, 1):
-        nb.cells.insert(first + offset, nbformat.v4.new_code_cell(source))
+    """The released notebook up to the first question's check, answered, then the hostile cell(s):
+    the rest of the unit would only make each job longer."""
+    nb = otter_form(None)
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in ((code,) if isinstance(code, str) else code)]
     return nb
 
 
 PREFIX = "safety-"  # the class is shared with other files (tests/hostile.py)
-BOTH_BACKENDS = ("allocates_forever",)  # the nbgrader class grades these too (and the honest one)
+BOTH_BACKENDS = ("allocates_forever", "ignores_interrupts")  # the nbgrader class grades these too (and the honest one)
 
 
 def hostile_students(backend: str, submissions: Path, out: Path) -> dict[str, nbformat.NotebookNode]:
@@ -83,6 +80,16 @@ def test_a_kernel_that_dies_after_running_out_of_memory_is_graded_memory(hostile
     assert rows["allocates_forever"]["status"] == "memory", starved.detail
     assert starved.failed_reason == "it ran out of memory" and starved.partial_rerun
     assert float(rows["allocates_forever"]["score"]) == float(rows["honest"]["score"]) > 0
+
+
+def test_a_cell_that_ignores_interrupts_ends_its_run_before_the_wall_clock(hostile_class):
+    """Both backends give an interrupted cell a few seconds to stop, then end the run (it used to
+    keep the kernel busy, and the job a core, until the wall clock) and credit the cells before it."""
+    rows = rows_of(hostile_class)
+    stuck = hostile_class.results[PREFIX + "ignores_interrupts"]
+    assert stuck.status == "timeout" and stuck.detail.startswith("a cell did not stop when interrupted"), stuck.detail
+    assert "did not stop when interrupted" in stuck.failed_reason and stuck.partial_rerun
+    assert float(rows["ignores_interrupts"]["score"]) == float(rows["honest"]["score"]) > 0
 
 
 @only("otter")
