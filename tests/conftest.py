@@ -61,6 +61,7 @@ SLOW_FIXTURES = {
     "release_build": "grades with the checkout's release build (otter assign and nbgrader on a fresh clone)",
     "fresh_release": "reads a fresh release of every unit (otter assign and nbgrader, once per run)",
     "graded": "reads a class its file grades in sandboxed kernels (a module fixture)",
+    "small_class": "reads the demo class graded with one backend and grades two more notebooks",
     "browser": "drives a headless Chromium",
 }
 # Fixtures that take long but belong to the inner loop (`make test-fast`), and why.

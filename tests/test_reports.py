@@ -576,81 +576,84 @@ def test_check_failed_names_the_mistake_without_a_value():
 # --- end to end: a small real class under both backends ---------------------------------------
 
 
-@pytest.fixture(scope="module", params=["otter", "nbgrader"])
-def small_class(request, tmp_path_factory, release_build):
-    """Unit 01 graded for gus (the kernel dies in his q3 answer), gus_cut (his notebook stopped
-    just before that cell, graded on its own: the oracle for his partial credit) and dev (named
-    mistakes); then dev regraded alone into the same OUT."""
+@pytest.fixture(scope="module")
+def small_class(demo_grades, tmp_path_factory, release_build):
+    """Unit 01 of the demo class graded once per backend (``demo_grades``): gus (the kernel dies in
+    his q3 answer) and dev (named mistakes) among them; then gus_cut (his notebook stopped just
+    before that cell, graded on its own: the oracle for his partial credit), and dev regraded
+    alone into a copy of the class's OUT."""
     from autograder import config
     from autograder.grade import grade
     from autograder.sandbox import Limits
 
     unit = "01_layers"
-    root = tmp_path_factory.mktemp(f"class-{request.param}")
-    subs, out = root / "submissions", root / "out"
-    for name in ("gus", "dev"):
-        (subs / name).mkdir(parents=True)
-        shutil.copyfile(config.DEMO / "submissions" / name / f"{unit}.ipynb", subs / name / f"{unit}.ipynb")
-    gus = nbformat.read(subs / "gus" / f"{unit}.ipynb", as_version=4)
+    root = tmp_path_factory.mktemp(f"class-{demo_grades.backend}")
+    gus = nbformat.read(config.DEMO / "submissions" / "gus" / f"{unit}.ipynb", as_version=4)
     crash_index = next(i for i, c in enumerate(gus.cells) if "os.kill(os.getpid()" in c.source)
     crash_number = sum(c.cell_type == "code" for c in gus.cells[: crash_index + 1])
     gus.cells = gus.cells[:crash_index]
-    (subs / "gus_cut").mkdir()
-    nbformat.write(gus, subs / "gus_cut" / f"{unit}.ipynb")
+    (root / "cut" / "gus_cut").mkdir(parents=True)
+    nbformat.write(gus, root / "cut" / "gus_cut" / f"{unit}.ipynb")
     limits = Limits(wall_seconds=240, cell_seconds=30)
-    results = grade(subs, out, backend=request.param, jobs=2, units=[unit], limits=limits, progress=False,
-                    build=release_build)
-    before = (out / "feedback/gus/01_layers.html").read_text(encoding="utf-8")
-    regraded = grade(subs, out, backend=request.param, jobs=1, units=[unit], limits=limits, progress=False,
-                     build=release_build, students=["dev"])
-    return request.param, out, {r.student: r for r in results}, regraded, crash_number, before
+    (cut,) = grade(root / "cut", root / "cut-out", backend=demo_grades.backend, jobs=1, units=[unit], limits=limits,
+                   progress=False, build=release_build)
+    out = root / "out"
+    shutil.copytree(demo_grades.out, out)
+    regraded = grade(config.DEMO / "submissions", out, backend=demo_grades.backend, jobs=1, units=[unit],
+                     limits=limits, progress=False, build=release_build, students=["dev"])
+    results = {r.student: r for r in demo_grades.results if r.unit == unit} | {"gus_cut": cut}
+    return demo_grades, out, results, regraded, crash_number
 
 
 def test_a_crashed_notebook_earns_what_the_cells_before_the_crash_earn_alone(small_class):
-    _, out, results, _, crash_number, before = small_class
+    demo, _, results, _, crash_number = small_class
     gus, cut = results["gus"], results["gus_cut"]
     assert cut.status == "ok" and cut.score > 0
     assert (gus.status, gus.failed_cell, gus.partial_rerun) == ("crashed", crash_number, True)
     assert gus.score == cut.score
     assert [q.score for q in gus.questions] == [q.score for q in cut.questions]
-    assert f'stopped at <a href="#cell-{crash_number}">cell {crash_number}</a>' in before
-    assert "the kernel died while it ran" in before
+    page = (demo.out / "feedback/gus/01_layers.html").read_text(encoding="utf-8")
+    assert f'stopped at <a href="#cell-{crash_number}">cell {crash_number}</a>' in page
+    assert "the kernel died while it ran" in page
 
 
 def test_a_regrade_of_one_student_merges_into_out(small_class):
-    _, out, results, regraded, _, _ = small_class
+    demo, out, results, regraded, _ = small_class
     rows = _read_csv(out / "grades.csv")
-    assert [r[0] for r in rows[1:]] == ["dev", "gus", "gus_cut"]  # nobody lost
-    assert {r.student for r in regraded} == {"dev", "gus", "gus_cut"}
+    assert rows == _read_csv(demo.out / "grades.csv")  # nobody lost, and dev's row the same again
+    assert sorted((r.student, r.unit) for r in regraded) == sorted((r.student, r.unit) for r in demo.results)
+    (dev,) = [r for r in regraded if (r.student, r.unit) == ("dev", "01_layers")]
+    assert dev.score == results["dev"].score and dev.seconds != results["dev"].seconds  # graded again
     gus = results["gus"]
     assert ["gus", "01_layers", format_score(gus.score), format_score(gus.max_score), "crashed"] in rows
     page = (out / "index.html").read_text(encoding="utf-8")
-    assert all(f'href="feedback/{s}/01_layers.html"' in page for s in ("dev", "gus", "gus_cut"))
+    assert all(f'href="feedback/{r.student}/{r.unit}.html"' in page for r in demo.results)
 
 
 def test_the_class_page_counts_the_named_mistakes_of_a_real_class(small_class):
-    _, out, results, _, _, _ = small_class
+    demo, _, results, _, _ = small_class
     dev_formula = next(q for q in results["dev"].questions if q.name == "q1_formula")
     # dev's answer forgets one side's padding; the check names it, in its message and apart.
     (mistake,) = {c.mistake for c in dev_formula.cases if not c.passed and c.mistake}
     assert "one side" in mistake
     assert any(f": {mistake}" in c.message for c in dev_formula.cases if not c.hidden)
-    page = (out / "index.html").read_text(encoding="utf-8")
+    page = (demo.out / "index.html").read_text(encoding="utf-8")
     assert f'<span class="mistake">{html.escape(mistake)}</span>: <span class="count">1</span>' in page
 
 
-def test_nbgrader_export_works_on_the_produced_gradebook(small_class):
+def test_nbgrader_export_works_on_the_produced_gradebook(small_class, tmp_path):
     import subprocess
     import sys
 
-    backend, out, results, _, _, _ = small_class
-    if backend != "nbgrader":
+    demo, _, results, _, _ = small_class
+    if demo.backend != "nbgrader":
         pytest.skip("the otter backend keeps no gradebook")
-    course = out / "nbgrader"
+    course = tmp_path / "nbgrader"
+    shutil.copytree(demo.out / "nbgrader", course)  # the shared OUT is read, never written
     done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=course, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     with (course / "grades.csv").open(newline="") as f:
         exported = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(f)
                     if row["assignment"] == "01_layers"}
-    assert exported == {name: r.score for name, r in results.items()}
+    assert exported == {name: r.score for name, r in results.items() if r.executed and name != "gus_cut"}
