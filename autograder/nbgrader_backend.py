@@ -39,8 +39,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.results import CaseResult, QuestionResult, UnitResult
 from autograder import config
+from autograder.results import CaseResult, QuestionResult, UnitResult
 from autograder.sandbox import Entry, Isolation, Limits, run_job
 from autograder.submissions import code_cells
 from autograder.worker import MEMORY_MARKERS, cell_errors, give_up_on_stuck_cells
