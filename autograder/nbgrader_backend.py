@@ -43,7 +43,7 @@ from autograder import config
 from autograder.results import CaseResult, QuestionResult, UnitResult
 from autograder.sandbox import Entry, Isolation, Limits, run_job
 from autograder.submissions import code_cells
-from autograder.worker import MEMORY_MARKERS, cell_errors, give_up_on_stuck_cells
+from autograder.worker import cell_errors, give_up_on_stuck_cells, out_of_memory
 
 COURSE_PARTS = ("nbgrader_config.py", "gradebook.db", "release", "source")  # what a job's copy holds
 CHECK_CELL = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
@@ -205,7 +205,7 @@ class NbgraderCourse:
                 result.status, result.detail = "timeout", "a cell ran longer than the limit and was interrupted"
                 result.failed_cell = _interrupted_cell(autograded, result.code_cells)
                 result.failed_reason = f"it ran longer than {limits.cell_seconds:.0f} s and was interrupted"
-            elif any(m in e for e in errors for m in MEMORY_MARKERS):
+            elif any(out_of_memory(e) for e in errors):
                 result.status, result.detail = "memory", "a cell ran out of memory"
             if OUTPUT_DROPPED in outcome.log or _cap_outputs(autograded, limits.output_bytes):
                 result.warnings.append("output over the limit was dropped")
@@ -405,9 +405,7 @@ OUTPUT_DROPPED = "course-grader: output over the limit was dropped"
 def _note_memory_error(msg: dict) -> None:
     """Copy ``RUNNING_CELL`` to ``MEMORY_CELL`` at the first error output that says the cell ran out
     of memory: the kernel may die in a later cell, and the grader names the first cause."""
-    content = msg.get("content", {})
-    if (msg.get("msg_type") != "error" or os.path.exists(MEMORY_CELL)
-            or not any(m in f"{content.get('ename', '')}: {content.get('evalue', '')}" for m in MEMORY_MARKERS)):
+    if msg.get("msg_type") != "error" or os.path.exists(MEMORY_CELL) or not out_of_memory(msg.get("content", {})):
         return
     try:
         Path(MEMORY_CELL).write_text(Path(RUNNING_CELL).read_text(encoding="utf-8"), encoding="utf-8")

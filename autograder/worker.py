@@ -31,6 +31,13 @@ from autograder.kernel import GradingKernelManager
 from autograder.results import CaseResult, QuestionResult, UnitResult
 
 MEMORY_MARKERS = ("MemoryError", "can't allocate memory", "out of memory", "Cannot allocate memory")
+
+
+def out_of_memory(error: dict | str) -> bool:
+    """Whether an error (an output or message content with ``ename``/``evalue``, or its text) says
+    the cell ran out of memory."""
+    text = error if isinstance(error, str) else f"{error.get('ename', '')}: {error.get('evalue', '')}"
+    return any(marker in text for marker in MEMORY_MARKERS)
 CHECK_CELL_PREFIX = "grader.check("
 
 # Runs in the student's kernel after their code, for the few cases whose master marks them
@@ -152,8 +159,7 @@ def _out_of_memory_cell(nb: nbformat.NotebookNode) -> int | None:
     """The first code cell (as the feedback numbers it) whose error says it ran out of memory."""
     for cell in nb.cells:
         for o in cell.get("outputs", []):
-            if o.get("output_type") == "error" and any(m in f"{o.get('ename', '')}: {o.get('evalue', '')}"
-                                                      for m in MEMORY_MARKERS):
+            if o.get("output_type") == "error" and out_of_memory(o):
                 return cell.metadata.get("course_code_number")
     return None
 
@@ -240,7 +246,7 @@ def grade(job: dict) -> UnitResult:
     if result.status == "ok":
         if timed_out or any(e.startswith("CellTimeoutError") for e in errors):
             result.status, result.detail = "timeout", f"a cell ran longer than {job['cell_seconds']} s and was interrupted"
-        elif any(marker in e for e in errors for marker in MEMORY_MARKERS):
+        elif any(out_of_memory(e) for e in errors):
             result.status, result.detail = "memory", "a cell ran out of memory"
         elif not cases:
             result.status, result.detail = "crashed", "the grading step did not finish"
