@@ -134,7 +134,19 @@ def cmp(name: str, mine: torch.Tensor, reference: torch.Tensor) -> bool:
 
 def randomized(module: torch.nn.Module, seed: int) -> torch.nn.Module:
     """``module`` in float64 and eval mode with random weights and batch-norm statistics, so that no
-    default value (a weight of 1, a running variance of 1) can hide a mistake."""
+    default value (a weight of 1, a running variance of 1) can hide a mistake.
+
+    Every floating-point entry of the state is overwritten, so the module's own initialisation is
+    wasted work: build a large reference on the meta device (``with torch.device("meta"):``) and it
+    is materialised here, with the same values as a module built on the CPU. Torchvision's VGG16
+    spends 1.3 s initialising the 124 M parameters of a classifier that a test of its features
+    then throws away."""
+    if any(t.is_meta for t in module.state_dict().values()):
+        module.to_empty(device="cpu")
+        with torch.no_grad():
+            for key, t in module.state_dict().items():
+                if key.endswith("num_batches_tracked"):  # uninitialised memory after to_empty
+                    t.zero_()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for key, t in module.state_dict().items():

@@ -583,6 +583,22 @@ def test_randomized_sets_float64_eval_and_random_statistics():
     assert (ref.bn1.running_var > 0).all()
 
 
+def test_randomized_materialises_a_meta_module_with_the_values_of_a_cpu_one():
+    from torchvision.models import vgg
+
+    on_cpu = checks.randomized(vgg.vgg11_bn(weights=None).features, seed=3)
+    with torch.device("meta"):
+        on_meta = vgg.vgg11_bn(weights=None).features
+    on_meta = checks.randomized(on_meta, seed=3)
+    cpu_state, meta_state = on_cpu.state_dict(), on_meta.state_dict()
+    assert cpu_state.keys() == meta_state.keys()
+    for key, value in cpu_state.items():
+        assert meta_state[key].device.type == "cpu" and torch.equal(meta_state[key], value), key
+    x = torch.randn(1, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(on_meta(x), on_cpu(x))
+
+
 def test_load_reference_weights_loads_a_matching_module():
     ref = _reference()
     mine = checks.load_reference_weights(_my_basic_block(projection=True), ref, "MyBasicBlock")
