@@ -19,7 +19,8 @@ Requests (``data["op"]``; values as :mod:`autograder.protocol` encodes them):
   handle (for an ``nn.Module`` handle, its ``path`` child's ``__call__``), after ``load`` (a state
   by value and training flags) is applied to the module. The call runs under
   ``helpers.checks.no_shortcuts`` when ``guard`` names op groups or functions (``"module:qualname"``)
-  and the answer lists the aten operators it dispatched.
+  and the answer lists the aten operators it dispatched. ``device`` ``"meta"`` (the judge's test
+  builds on the meta device) runs it under ``helpers.runtime.meta_device``.
 
 An ``nn.Module`` result arrives as a handle with its tree: each submodule's path, class and
 training flag, each parameter and buffer by value (meta tensors as shapes only).
@@ -45,9 +46,10 @@ def start(nonce: str) -> None:
     """Register the comm target; bind the guard now, before any student code can change it."""
     from comm import get_comm_manager
 
-    from helpers import checks
+    from helpers import checks, runtime
 
     _state.update(nonce=str(nonce), objects={}, ids={}, no_shortcuts=checks.no_shortcuts,
+                  meta_device=runtime.meta_device,
                   static_refusal=getattr(checks, "_static_refusal", None), checks=checks)
     get_comm_manager().register_target(TARGET, _open)
 
@@ -211,7 +213,9 @@ def _call(data: dict, buffers: list) -> dict:
     recorder = _Recorder() if guard else None
     with contextlib.ExitStack() as stack:
         stack.enter_context(torch.set_grad_enabled(bool(data.get("grad", True))))
-        if data.get("device"):
+        if data.get("device") == "meta":  # as the test builds its reference: shapes only, no initialisation
+            stack.enter_context(_state["meta_device"]())
+        elif data.get("device"):
             stack.enter_context(torch.device(str(data["device"])))
         if guard:
             options = _decode(guard.get("options") or {"t": "dict", "v": []}, buffers)

@@ -137,8 +137,8 @@ def randomized(module: torch.nn.Module, seed: int) -> torch.nn.Module:
     default value (a weight of 1, a running variance of 1) can hide a mistake.
 
     Every floating-point entry of the state is overwritten, so the module's own initialisation is
-    wasted work: build a large reference on the meta device (``with torch.device("meta"):``) and it
-    is materialised here, with the same values as a module built on the CPU. Torchvision's VGG16
+    wasted work: build a large reference on the meta device (``with helpers.runtime.meta_device():``)
+    and it is materialised here, with the same values as a module built on the CPU. Torchvision's VGG16
     spends 1.3 s initialising the 124 M parameters of a classifier that a test of its features
     then throws away."""
     if any(t.is_meta for t in module.state_dict().values()):

@@ -1,4 +1,4 @@
-"""Where the code runs: the device, Colab, and the fast-mode switch.
+"""Where the code runs: the device, Colab, the fast-mode switch, and networks built as shapes only.
 
 Fast mode is the one switch that shrinks heavy demos (training loops, large
 benchmarks) so a unit runs top to bottom on a 2-core CPU in well under a minute.
@@ -13,9 +13,13 @@ import importlib.resources
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
+from torch.overrides import TorchFunctionMode
+
+T = TypeVar("T")
 
 FAST_MODE_ENV = "CNN_COURSE_FAST"
 
@@ -84,3 +88,42 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+# --- networks as shapes only --------------------------------------------------------------------
+# ``with torch.device("meta"):`` builds a network without memory, but its initialisation still runs:
+# on meta tensors ``normal_``, ``uniform_`` and the ``nn.init`` functions go through PyTorch's Python
+# reference implementations, which makes a meta EfficientNet-B1 or ResNet-152 cost 0.3-0.4 s to
+# build, three times what it costs with the initialisation left out. A meta tensor has no values
+# to initialise, so :func:`meta_device` skips it; the shapes, dtypes and module tree are the same.
+
+_INITIALISERS = frozenset(
+    [getattr(torch.nn.init, name) for name in dir(torch.nn.init)
+     if name.endswith("_") and not name.startswith("_") and callable(getattr(torch.nn.init, name))]
+    + [torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.fill_, torch.Tensor.zero_])
+
+
+class _NoInitialisationOnMeta(TorchFunctionMode):
+    """Returns a meta tensor unchanged from an initialiser (``nn.init.*``, ``normal_``, ``fill_`` ...)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _INITIALISERS:
+            tensor = args[0] if args else kwargs.get("tensor")  # nn.init passes it by keyword
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def meta_device() -> Iterator[None]:
+    """``torch.device("meta")`` without the initialisation of the tensors it creates (they have no
+    values): networks built in the block have every shape and no memory, in a third of the time."""
+    with torch.device("meta"), _NoInitialisationOnMeta():
+        yield
+
+
+def on_meta(build: Callable[..., T], *args, **kwargs) -> T:
+    """``build(*args, **kwargs)`` under :func:`meta_device`: a network as shapes only, at once."""
+    with meta_device():
+        return build(*args, **kwargs)

@@ -283,15 +283,17 @@ def test_otter_blank_notebook_scores_zero_without_grader_error(fresh_release, un
     assert results.total == 0
 
 
-def nbgrader_autograde(course: Path, unit: str, student: str, notebook: Path) -> float:
-    target = course / "submitted" / student / unit
-    target.mkdir(parents=True)
-    shutil.copy(notebook, target / f"{unit}.ipynb")
-    run_nbgrader(course, "autograde", unit, "--student", student, "--create")
+def nbgrader_autograde(course: Path, unit: str, notebooks: dict[str, Path]) -> dict[str, float]:
+    """Each student's score from one ``nbgrader autograde`` of every submission (one process start)."""
+    for student, notebook in notebooks.items():
+        target = course / "submitted" / student / unit
+        target.mkdir(parents=True)
+        shutil.copy(notebook, target / f"{unit}.ipynb")
+    run_nbgrader(course, "autograde", unit, "--create")
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return float(gb.find_submission(unit, student).score)
+        return {student: float(gb.find_submission(unit, student).score) for student in notebooks}
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -299,7 +301,6 @@ def test_nbgrader_round_trip(fresh_release, tmp_path, unit):
     course = tmp_path / "course"
     shutil.copytree(fresh_release / "build" / "nbgrader", course)
     master = read_master(config.SOLUTIONS / f"{unit}.ipynb")
-    source = course / "source" / unit / f"{unit}.ipynb"
-    released = course / "release" / unit / f"{unit}.ipynb"
-    assert nbgrader_autograde(course, unit, "solutions", source) == master.max_score
-    assert nbgrader_autograde(course, unit, "blank", released) == 0.0
+    scores = nbgrader_autograde(course, unit, {"solutions": course / "source" / unit / f"{unit}.ipynb",
+                                               "blank": course / "release" / unit / f"{unit}.ipynb"})
+    assert scores == {"solutions": master.max_score, "blank": 0.0}

@@ -9,12 +9,13 @@ points = [1]
 def test_cost_split_vgg16(cost_split):
     """judge: kernel. The student's function takes a network the test builds."""
     import torch
+    from helpers.runtime import meta_device
     from torch import nn
     import torchvision.models as tvm
     import helpers
     from helpers import checks
     from helpers.counting import macs_by_module
-    with torch.device('meta'):
+    with meta_device():
         net = tvm.vgg16(weights=None)
     macs = macs_by_module(net, (3, 224, 224))
     convs = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]

@@ -8,13 +8,14 @@ points = [1]
 @test_case(points=None, hidden=False)
 def test_vgg16_features(make_vgg_layers, VGG_CONFIGS):
     import torch
+    from helpers.runtime import meta_device
     from torchvision.models import vgg as tv
     from helpers import checks
     model_shortcuts = checks.model_shortcuts
     randomized = checks.randomized
     from helpers.runtime import one_thread
     load_into = checks.load_reference_weights
-    with torch.device('meta'):
+    with meta_device():
         ref = tv.vgg16(weights=None).features
     ref = randomized(ref, seed=0)
     mine = load_into(checks.run_student(make_vgg_layers, VGG_CONFIGS['vgg16'], question='03_architectures/q1_vgg_layers'), ref, "make_vgg_layers(VGG_CONFIGS['vgg16'])", True)

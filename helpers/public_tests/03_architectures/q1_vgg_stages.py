@@ -8,13 +8,14 @@ points = [1]
 @test_case(points=None, hidden=False)
 def test_vgg16_stage_macs_form(vgg_stage_macs, VGG_CONFIGS):
     import torch
+    from helpers.runtime import meta_device
     import torchvision.models as tvm
     from torch.utils.flop_counter import FlopCounterMode
     from helpers import checks
     got = checks.run_student(vgg_stage_macs, list(VGG_CONFIGS['vgg16']), 224, question='03_architectures/q1_vgg_stages')
     if type(got) not in (list, tuple) or len(got) != 5:
         raise checks.CheckFailed(f"vgg_stage_macs(VGG_CONFIGS['vgg16']) must be a list of five ints, one per stage, got {got!r}")
-    with torch.device('meta'):
+    with meta_device():
         first = tvm.vgg16(weights=None).features[:4]
         with FlopCounterMode(display=False) as counter:
             first(torch.empty(1, 3, 224, 224))

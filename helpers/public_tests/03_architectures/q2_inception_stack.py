@@ -8,9 +8,10 @@ points = [1]
 @test_case(points=None, hidden=False)
 def test_inception_channels_googlenet(inception_channels, GOOGLENET_INCEPTIONS):
     import torch
+    from helpers.runtime import meta_device
     import torchvision.models as tvm
     from helpers import checks
-    with torch.device('meta'):
+    with meta_device():
         net = tvm.googlenet(weights=None, aux_logits=False, init_weights=False)
     expected = []
     for name in GOOGLENET_INCEPTIONS:

@@ -19,10 +19,11 @@ def test_resnet_params(resnet_params):
 def test_to_v1_resnet50(to_v1):
     """judge: kernel. The student's function must change, in place, a network the test builds."""
     import torch
+    from helpers.runtime import meta_device
     import torchvision.models as tvm
     import helpers
     from helpers import checks
-    with torch.device('meta'):
+    with meta_device():
         net, oracle = (tvm.resnet50(weights=None), tvm.resnet50(weights=None))
     for stage in (oracle.layer2, oracle.layer3, oracle.layer4):
         stage[0].conv1.stride, stage[0].conv2.stride = ((2, 2), (1, 1))

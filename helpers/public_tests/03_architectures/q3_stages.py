@@ -8,11 +8,12 @@ points = [1]
 @test_case(points=None, hidden=False)
 def test_resnet50_stages(RESNET_STAGES):
     import torch
+    from helpers.runtime import meta_device
     import torchvision.models as tvm
     from helpers import checks
     if not isinstance(RESNET_STAGES, dict) or 'resnet50' not in RESNET_STAGES:
         raise checks.CheckFailed("RESNET_STAGES must be a dict with the key 'resnet50'")
-    with torch.device('meta'):
+    with meta_device():
         net = tvm.resnet50(weights=None)
     block, layers = RESNET_STAGES['resnet50']
     if block != 'bottleneck':

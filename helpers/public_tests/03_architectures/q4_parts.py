@@ -8,10 +8,11 @@ points = [1]
 @test_case(points=None, hidden=False)
 def test_mobilenet_v2_parts(mobilenet_v2_parts):
     import torch
+    from helpers.runtime import meta_device
     import torchvision.models as tvm
     import helpers
     from helpers import checks
-    with torch.device('meta'):
+    with meta_device():
         net = tvm.mobilenet_v2(weights=None)
     expected = {'stem': helpers.count_params(net.features[0]), 'blocks': helpers.count_params(net.features[1:18]), 'last_conv': helpers.count_params(net.features[18]), 'classifier': helpers.count_params(net.classifier)}
     if not isinstance(mobilenet_v2_parts, dict):

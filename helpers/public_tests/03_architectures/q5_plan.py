@@ -8,10 +8,11 @@ points = [1]
 @test_case(points=None, hidden=False)
 def test_efficientnet_plan_b2(efficientnet_plan):
     import torch
+    from helpers.runtime import meta_device
     import torchvision.models as tvm
     from helpers import checks
     model_shortcuts = checks.model_shortcuts
-    with torch.device('meta'):
+    with meta_device():
         net = tvm.efficientnet_b2(weights=None)
     expected = []
     for stage in list(net.features)[1:-1]:

@@ -8,10 +8,11 @@ points = [1]
 @test_case(points=None, hidden=False)
 def test_chain_receptive_field_vgg16(chain_receptive_field):
     import torch
+    from helpers.runtime import meta_device
     import torchvision.models as tvm
     import helpers
     from helpers import checks, receptive
-    with torch.device('meta'):
+    with meta_device():
         features = tvm.vgg16(weights=None).features
 
     def pair(v):
