@@ -31,7 +31,9 @@ class Digits(NamedTuple):
 def _shipped_file() -> Path | None:
     """The digits file inside the installed scikit-learn, found without importing it."""
     spec = importlib.util.find_spec("sklearn")  # a top-level package: nothing is executed
-    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+    if spec is None:
+        return None
+    for root in spec.submodule_search_locations or []:
         path = Path(root).joinpath(*DIGITS_FILE)
         if path.is_file():
             return path

@@ -3,6 +3,7 @@ code in-process, and run a unit's test cases (public and hidden) against a names
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from pathlib import Path
 
@@ -108,13 +109,7 @@ class UnitRoundTrip:
     def mutant_outcomes(self, solution_env, tests_dir):
         """mutant -> its question's case results, each mutant run once for the tests below (a unit's
         file runs on one worker; unit 03's mutants take 17 s)."""
-        outcomes: dict[str, dict[str, bool]] = {}
-
-        def results(mutant: str) -> dict[str, bool]:
-            if mutant not in outcomes:
-                outcomes[mutant] = mutant_results(solution_env, tests_dir, *self.MUTANTS[mutant])
-            return outcomes[mutant]
-        return results
+        return functools.cache(lambda mutant: mutant_results(solution_env, tests_dir, *self.MUTANTS[mutant]))
 
     def test_solutions_pass_every_test_case(self, solution_env, tests_dir):
         assert failing_cases(solution_env, tests_dir) == {}
