@@ -98,18 +98,21 @@ class UnitRoundTrip:
     MUTANTS: dict[str, tuple[str, str]]
 
     @pytest.fixture(scope="class")
-    def solution_env(self) -> dict:
-        return solution_namespace(master(self.UNIT))
+    @classmethod
+    def solution_env(cls) -> dict:
+        return solution_namespace(master(cls.UNIT))
 
     @pytest.fixture(scope="class")
-    def tests_dir(self, tmp_path_factory) -> Path:
-        return build_tests_dir(self.UNIT, tmp_path_factory.mktemp("otter"))
+    @classmethod
+    def tests_dir(cls, tmp_path_factory) -> Path:
+        return build_tests_dir(cls.UNIT, tmp_path_factory.mktemp("otter"))
 
     @pytest.fixture(scope="class")
-    def mutant_outcomes(self, solution_env, tests_dir):
+    @classmethod
+    def mutant_outcomes(cls, solution_env, tests_dir):
         """mutant -> its question's case results, each mutant run once for the tests below (a unit's
         file runs on one worker; unit 03's mutants take 17 s)."""
-        return functools.cache(lambda mutant: mutant_results(solution_env, tests_dir, *self.MUTANTS[mutant]))
+        return functools.cache(lambda mutant: mutant_results(solution_env, tests_dir, *cls.MUTANTS[mutant]))
 
     def test_solutions_pass_every_test_case(self, solution_env, tests_dir):
         assert failing_cases(solution_env, tests_dir) == {}
