@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from autograder import config
+
 _home = tempfile.mkdtemp(prefix="cnn-course-test-home-")
 for var, sub in {
     "JUPYTER_CONFIG_DIR": "jupyter/config",
@@ -175,8 +177,7 @@ DEMO_BACKENDS = ("otter", "nbgrader")
 # on a fresh clone): every student and status of the class shows in the other three units, and
 # unit 03 under nbgrader is graded by tests/test_release.py's round trip (the master full marks,
 # the release zero). `make grade BACKEND=nbgrader` grades the whole class.
-DEMO_UNITS = {"otter": ("01_layers", "02_blocks", "03_architectures", "04_efficiency"),
-              "nbgrader": ("01_layers", "02_blocks", "04_efficiency")}
+DEMO_UNITS = {"otter": config.UNITS, "nbgrader": tuple(u for u in config.UNITS if u != "03_architectures")}
 
 
 @pytest.fixture(scope="session", params=DEMO_BACKENDS, ids=lambda backend: f"hostile_class-{backend}")
