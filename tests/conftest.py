@@ -5,8 +5,8 @@
   ``@pytest.mark.slow(reason="...")`` leaves it out of ``make test-fast`` (``pytest -m "not slow"``);
   ``@pytest.mark.inner_loop(reason="...")`` keeps it there (the masters' round trips). A slow mark
   without a reason is a usage error; the summary lists unmarked tests that took over 10 s.
-* ``demo_grades``: the demo class graded once per run and backend, shared by every test that reads it
-  (their ids carry ``demo_grades-otter`` / ``demo_grades-nbgrader``). They are marked slow and run
+* ``demo_grades``: the demo class (unit 01 whole, see ``demo_class``) graded once per run and
+  backend, shared by every test that reads it (their ids carry ``demo_grades-otter`` / ``demo_grades-nbgrader``). They are marked slow and run
   on one xdist worker, so that each backend grades the class once however many workers run.
 * ``release_build``: ``autograder/build`` made once (under a file lock) for tests that grade with
   the checkout's build, so that parallel workers never write it at the same time.
@@ -16,8 +16,10 @@
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,6 +29,7 @@ import pytest
 from autograder import config
 
 _home = tempfile.mkdtemp(prefix="cnn-course-test-home-")
+atexit.register(shutil.rmtree, _home, ignore_errors=True)  # each pytest process (xdist worker) has its own
 for var, sub in {
     "JUPYTER_CONFIG_DIR": "jupyter/config",
     "JUPYTER_DATA_DIR": "jupyter/data",
@@ -58,7 +61,7 @@ UNMARKED_SECONDS = 10.0  # the summary lists unmarked tests slower than this
 
 # Fixtures that make every test using them slow, and why (the mark is added for the test).
 SLOW_FIXTURES = {
-    "demo_grades": "reads the demo class graded with one backend (48 notebooks, minutes, once per run)",
+    "demo_grades": "reads the demo class graded with one backend (26 notebook runs, minutes, once per run)",
     "hostile_class": "reads the hostile class graded with one backend (about 40 notebooks, once per run)",
     "release_build": "grades with the checkout's release build (otter assign and nbgrader on a fresh clone)",
     "fresh_release": "reads a fresh release of every unit (otter assign and nbgrader, once per run)",
@@ -172,12 +175,44 @@ def release_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 DEMO_BACKENDS = ("otter", "nbgrader")
-# The units of the demo class each backend grades here. otter grades all four. nbgrader leaves out
-# unit 03, the costliest (a third of grading the class with nbgrader: 886 s with it, 575 s without,
-# on a fresh clone): every student and status of the class shows in the other three units, and
-# unit 03 under nbgrader is graded by tests/test_release.py's round trip (the master full marks,
-# the release zero). `make grade BACKEND=nbgrader` grades the whole class.
-DEMO_UNITS = {"otter": config.UNITS, "nbgrader": tuple(u for u in config.UNITS if u != "03_architectures")}
+# What the tests grade of the demo class, with each backend. Unit 01: the whole class, so that every
+# status and every way of handing a notebook in shows under both backends. The other units: every
+# student whose marks come from that unit's own tests (the perfect, partial, blank, wrong and
+# exception notebooks) or whom the grader never runs (unreadable, two candidates, none). The four
+# below behave the same in every unit, and each of their notebooks costs a run (the loop and the
+# crash two: the rerun of the cells before the interrupted one): beyond unit 01 their notebooks
+# are left out, so they are students who did not hand those units in (status missing).
+# `make grade` grades the whole class.
+DEMO_WHOLE_CLASS_UNIT = "01_layers"
+DEMO_UNIT_01_ONLY = ("finn", "gus", "ivan", "jo")  # the loop, the crash, renamed by Colab, checks deleted
+
+
+def demo_class(root: Path) -> Path:
+    """``root``, filled with the demo class as the tests grade it (see :data:`DEMO_UNIT_01_ONLY`):
+    each student's files, without the files of other units than unit 01 for those four. Files a
+    run of a notebook leaves beside it (dot files such as otter's ``.OTTER_LOG``) are not copied."""
+    source = config.DEMO / "submissions"
+    missing = sorted(set(DEMO_UNIT_01_ONLY) - {p.name for p in source.iterdir()})
+    assert not missing, f"no demo student {missing}: update DEMO_UNIT_01_ONLY in {__file__}"
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        (root / folder.name).mkdir(parents=True)
+        for file in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+            if folder.name not in DEMO_UNIT_01_ONLY or DEMO_WHOLE_CLASS_UNIT in file.name:
+                shutil.copy2(file, root / folder.name / file.name)
+    return root
+
+
+def demo_expected() -> dict[tuple[str, str], tuple[str, float, float]]:
+    """(student, unit) -> (status, score, max score) for the class of :func:`demo_class`: the
+    demo's expected grades, and missing for the units those four do not hand in."""
+    import csv
+
+    with open(config.DEMO / "expected_grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {(r["student"], r["unit"]):
+            ("missing", 0.0, float(r["max_score"]))
+            if r["student"] in DEMO_UNIT_01_ONLY and r["unit"] != DEMO_WHOLE_CLASS_UNIT
+            else (r["status"], float(r["score"]), float(r["max_score"])) for r in rows}
 
 
 @pytest.fixture(scope="session", params=DEMO_BACKENDS, ids=lambda backend: f"hostile_class-{backend}")
@@ -192,26 +227,28 @@ def hostile_class(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 class DemoGrades(NamedTuple):
-    """What grading the demo class with one backend left: ``results`` are the grader's rows and
-    ``out`` holds grades.csv, questions.csv, feedback/, index.html, summary.png (and nbgrader/)."""
+    """What grading the demo class (:func:`demo_class`) with one backend left: ``submissions`` is the
+    class graded, ``results`` are the grader's rows and ``out`` holds grades.csv, questions.csv,
+    feedback/, index.html, summary.png (and nbgrader/)."""
 
     backend: str
     out: Path
     results: list  # of autograder.results.UnitResult
+    submissions: Path
 
 
 @pytest.fixture(scope="session", params=DEMO_BACKENDS, ids=lambda backend: f"demo_grades-{backend}")
 def demo_grades(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                 release_build: Path) -> DemoGrades:
-    """``autograder/demo/submissions`` graded once per run with each backend (the tests that use it
-    are parametrized over both). Read it, never write into ``out``: other tests share it."""
-    from autograder import config
+    """The demo class (:func:`demo_class`) graded once per run with each backend (the tests that
+    use it are parametrized over both). Read it, never write into it: other tests share it."""
     from autograder.grade import grade
     from autograder.sandbox import Limits
 
     # The demo's infinite loop waits one cell limit: keep it short (fast-mode cells take seconds).
     limits = Limits(wall_seconds=240, cell_seconds=20)
-    out = tmp_path_factory.mktemp(f"demo-grades-{request.param}")
-    results = grade(config.DEMO / "submissions", out, backend=request.param, jobs=2, limits=limits,
-                    progress=False, build=release_build, units=list(DEMO_UNITS[request.param]))
-    return DemoGrades(request.param, out, results)
+    root = tmp_path_factory.mktemp(f"demo-{request.param}")
+    submissions, out = demo_class(root / "submissions"), root / "out"
+    results = grade(submissions, out, backend=request.param, jobs=2, limits=limits, progress=False,
+                    build=release_build)
+    return DemoGrades(request.param, out, results, submissions)

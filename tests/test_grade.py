@@ -13,7 +13,7 @@ from autograder import config
 from autograder.demo import make_demo
 from autograder.grade import discover, grade
 from autograder.master import read_master
-from conftest import DEMO_UNITS
+from conftest import DEMO_WHOLE_CLASS_UNIT, demo_expected
 
 DEMO = config.DEMO / "submissions"
 
@@ -26,20 +26,20 @@ def read_csv(path: Path) -> list[dict]:
 # The class is graded once per run and backend by tests/conftest.py's `demo_grades`, shared with the
 # other files that read it; every test taking it runs once per backend.
 def test_demo_class_matches_expected_grades(demo_grades):
-    backend, out, _ = demo_grades
-    units = DEMO_UNITS[backend]  # the units this backend grades here (tests/conftest.py)
+    backend, out, _, _ = demo_grades
     got = {(r["student"], r["unit"]): r for r in read_csv(out / "grades.csv")}
-    expected = {(r["student"], r["unit"]): r for r in read_csv(config.DEMO / "expected_grades.csv")
-                if r["unit"] in units}
-    assert {unit for _, unit in expected} == set(units)
+    expected = demo_expected()  # expected_grades.csv, less what the tests leave out (tests/conftest.py)
+    assert {unit for _, unit in expected} == set(config.released_units())
     assert sorted(got) == sorted(expected)
     for key, row in expected.items():
-        assert (got[key]["status"], float(got[key]["score"]), float(got[key]["max_score"])) == \
-            (row["status"], float(row["score"]), float(row["max_score"])), f"{backend}: {key}"
+        assert (got[key]["status"], float(got[key]["score"]), float(got[key]["max_score"])) == row, f"{backend}: {key}"
+    # Unit 01 shows every status of the class, under each backend.
+    assert {status for (_, unit), (status, _, _) in expected.items() if unit == DEMO_WHOLE_CLASS_UNIT} == \
+        {r["status"] for r in read_csv(config.DEMO / "expected_grades.csv")}
 
 
 def test_every_student_and_unit_has_a_feedback_page_and_question_rows(demo_grades):
-    _, out, results = demo_grades
+    _, out, results, _ = demo_grades
     for r in results:
         assert (out / "feedback" / r.student / f"{r.unit}.html").is_file()
     rows = read_csv(out / "questions.csv")
@@ -76,7 +76,7 @@ def hidden_fingerprints(unit: str) -> tuple[list[str], list[str]]:
 def test_feedback_never_shows_hidden_tests(demo_grades):
     import html
 
-    _, out, results = demo_grades
+    _, out, results, _ = demo_grades
     for unit in {r.unit for r in results}:
         names, lines = hidden_fingerprints(unit)
         assert names
@@ -87,7 +87,7 @@ def test_feedback_never_shows_hidden_tests(demo_grades):
 
 
 def test_nbgrader_backend_leaves_a_real_gradebook(demo_grades):
-    backend, out, results = demo_grades
+    backend, out, results, _ = demo_grades
     if backend != "nbgrader":
         pytest.skip("nbgrader only")
     from nbgrader.api import Gradebook

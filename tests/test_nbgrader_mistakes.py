@@ -58,7 +58,6 @@ def test_each_backend_names_the_mistakes_the_checks_name(demo_grades, named_in_p
 def test_nbgrader_regrade_of_one_question_runs_only_its_tests(demo_grades, tmp_path, release_build):
     from nbgrader.api import Gradebook
 
-    from autograder import config
     from autograder.nbgrader_backend import NbgraderCourse
     from autograder.otter_backend import UnitTests, load_unit_tests
     from autograder.sandbox import Limits
@@ -78,7 +77,7 @@ def test_nbgrader_regrade_of_one_question_runs_only_its_tests(demo_grades, tmp_p
     tests = load_unit_tests(UNIT, release_build)
     only = UnitTests(UNIT, [t for t in tests.tests if t[0] == question], {question: tests.questions[question]})
     course = NbgraderCourse(out / "nbgrader", release_build, [UNIT], keep=True)
-    (sub,) = [s for s in discover(config.DEMO / "submissions", [UNIT]) if s.student == STUDENT]
+    (sub,) = [s for s in discover(demo_grades.submissions, [UNIT]) if s.student == STUDENT]
     result = course.grade_one(sub, only, Limits(wall_seconds=240, cell_seconds=30), tmp_path / "scratch")
     assert [q.name for q in result.questions] == [question]
     (q1,) = [q for q in full.questions if q.name == question]

@@ -599,7 +599,7 @@ def small_class(demo_grades, tmp_path_factory, release_build):
                    progress=False, build=release_build)
     out = root / "out"
     shutil.copytree(demo_grades.out, out)
-    regraded = grade(config.DEMO / "submissions", out, backend=demo_grades.backend, jobs=1, units=[unit],
+    regraded = grade(demo_grades.submissions, out, backend=demo_grades.backend, jobs=1, units=[unit],
                      limits=limits, progress=False, build=release_build, students=["dev"])
     results = {r.student: r for r in demo_grades.results if r.unit == unit} | {"gus_cut": cut}
     return demo_grades, out, results, regraded, crash_number
