@@ -6,8 +6,9 @@
   ``@pytest.mark.inner_loop(reason="...")`` keeps it there (the masters' round trips). A slow mark
   without a reason is a usage error; the summary lists unmarked tests that took over 10 s.
 * ``demo_grades``: the demo class (unit 01 whole, see ``demo_class``) graded once per run and
-  backend, shared by every test that reads it (their ids carry ``demo_grades-otter`` / ``demo_grades-nbgrader``). They are marked slow and run
-  on one xdist worker, so that each backend grades the class once however many workers run.
+  backend, shared by every test that reads it (their ids carry ``demo_grades-otter`` /
+  ``demo_grades-nbgrader``). They are marked slow and run on one xdist worker, so that each
+  backend grades the class once however many workers run.
 * ``release_build``: ``autograder/build`` made once (under a file lock) for tests that grade with
   the checkout's build, so that parallel workers never write it at the same time.
 * Under ``pytest -n N --dist loadgroup`` (``make test``) every other test file is one unit of work,
@@ -186,18 +187,21 @@ DEMO_BACKENDS = ("otter", "nbgrader")
 # 795 s -> 459 s, the nbgrader one 575 s -> 494 s (unit 03 graded again, which it was not).
 DEMO_WHOLE_CLASS_UNIT = "01_layers"
 DEMO_UNIT_01_ONLY = ("finn", "gus", "ivan", "jo")  # the loop, the crash, renamed by Colab, checks deleted
+# What running a demo notebook leaves beside it (otter's check log, Jupyter's checkpoints): ignored
+# by git, never committed, not part of the class.
+LEFT_BY_A_RUN = frozenset({".OTTER_LOG", ".ipynb_checkpoints"})
 
 
 def demo_class(root: Path) -> Path:
     """``root``, filled with the demo class as the tests grade it (see :data:`DEMO_UNIT_01_ONLY`):
-    each student's files, without the files of other units than unit 01 for those four. Files a
-    run of a notebook leaves beside it (dot files such as otter's ``.OTTER_LOG``) are not copied."""
+    each student's files (not :data:`LEFT_BY_A_RUN`), without the files of other units than unit
+    01 for those four."""
     source = config.DEMO / "submissions"
     missing = sorted(set(DEMO_UNIT_01_ONLY) - {p.name for p in source.iterdir()})
     assert not missing, f"no demo student {missing}: update DEMO_UNIT_01_ONLY in {__file__}"
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
         (root / folder.name).mkdir(parents=True)
-        for file in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        for file in sorted(p for p in folder.iterdir() if p.is_file() and p.name not in LEFT_BY_A_RUN):
             if folder.name not in DEMO_UNIT_01_ONLY or DEMO_WHOLE_CLASS_UNIT in file.name:
                 shutil.copy2(file, root / folder.name / file.name)
     return root

@@ -13,7 +13,7 @@ from autograder import config
 from autograder.demo import make_demo
 from autograder.grade import discover, grade
 from autograder.master import read_master
-from conftest import DEMO_WHOLE_CLASS_UNIT, demo_expected
+from conftest import DEMO_WHOLE_CLASS_UNIT, LEFT_BY_A_RUN, demo_expected
 
 DEMO = config.DEMO / "submissions"
 
@@ -103,11 +103,8 @@ def test_demo_class_is_generated_reproducibly(tmp_path):
     make_demo.main(tmp_path / "submissions", tmp_path / "expected.csv")
     fresh = {str(p.relative_to(tmp_path / "submissions")): p.read_bytes()
              for p in sorted((tmp_path / "submissions").rglob("*")) if p.is_file()}
-    # What running a demo notebook leaves beside it (otter's check log, Jupyter's checkpoints) is
-    # ignored by git, never committed: not part of the class.
-    local = {".OTTER_LOG", ".ipynb_checkpoints"}
     committed = {str(p.relative_to(DEMO)): p.read_bytes() for p in sorted(DEMO.rglob("*"))
-                 if p.is_file() and not local & set(p.relative_to(DEMO).parts)}
+                 if p.is_file() and not LEFT_BY_A_RUN & set(p.relative_to(DEMO).parts)}
     assert fresh.keys() == committed.keys()
     assert [k for k in fresh if fresh[k] != committed[k]] == []
     assert (tmp_path / "expected.csv").read_text() == (config.DEMO / "expected_grades.csv").read_text()
