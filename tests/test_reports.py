@@ -579,10 +579,11 @@ def test_check_failed_names_the_mistake_without_a_value():
 @pytest.fixture(scope="module")
 def small_class(demo_grades, tmp_path_factory, release_build):
     """Unit 01 of the demo class graded once per backend (``demo_grades``): gus (the kernel dies in
-    his q3 answer) and dev (named mistakes) among them; then gus_cut (his notebook stopped just
-    before that cell, graded on its own: the oracle for his partial credit), and dev regraded
-    alone into a copy of the class's OUT."""
+    his q3 answer) and dev (named mistakes) among them; the oracle for gus's partial credit (his
+    notebook's cells before that one, run in-process by the demo generator and scored by otter's
+    test files), and dev regraded alone into a copy of the class's OUT."""
     from autograder import config
+    from autograder.demo import make_demo
     from autograder.grade import grade
     from autograder.sandbox import Limits
 
@@ -591,34 +592,35 @@ def small_class(demo_grades, tmp_path_factory, release_build):
     gus = nbformat.read(config.DEMO / "submissions" / "gus" / f"{unit}.ipynb", as_version=4)
     crash_index = next(i for i, c in enumerate(gus.cells) if "os.kill(os.getpid()" in c.source)
     crash_number = sum(c.cell_type == "code" for c in gus.cells[: crash_index + 1])
-    gus.cells = gus.cells[:crash_index]
-    (root / "cut" / "gus_cut").mkdir(parents=True)
-    nbformat.write(gus, root / "cut" / "gus_cut" / f"{unit}.ipynb")
-    limits = Limits(wall_seconds=240, cell_seconds=30)
-    (cut,) = grade(root / "cut", root / "cut-out", backend=demo_grades.backend, jobs=1, units=[unit], limits=limits,
-                   progress=False, build=release_build)
+    (student,) = [s for s in make_demo.students(unit) if s.name == "gus"]
+    assert student.stop_at == crash_index  # the generator cuts him where the kernel dies
+    tests = release_build / "otter" / unit / "dist" / "autograder" / "tests"
+    before_the_crash: dict[str, float] = {}
+    for case in make_demo.run_in_process(student, tests):
+        before_the_crash[case.question] = before_the_crash.get(case.question, 0.0) + case.points * case.passed
     out = root / "out"
     shutil.copytree(demo_grades.out, out)
+    limits = Limits(wall_seconds=240, cell_seconds=30)
     regraded = grade(demo_grades.submissions, out, backend=demo_grades.backend, jobs=1, units=[unit],
                      limits=limits, progress=False, build=release_build, students=["dev"])
-    results = {r.student: r for r in demo_grades.results if r.unit == unit} | {"gus_cut": cut}
-    return demo_grades, out, results, regraded, crash_number
+    results = {r.student: r for r in demo_grades.results if r.unit == unit}
+    return demo_grades, out, results, regraded, crash_number, before_the_crash
 
 
 def test_a_crashed_notebook_earns_what_the_cells_before_the_crash_earn_alone(small_class):
-    demo, _, results, _, crash_number = small_class
-    gus, cut = results["gus"], results["gus_cut"]
-    assert cut.status == "ok" and cut.score > 0
+    demo, _, results, _, crash_number, before_the_crash = small_class
+    gus = results["gus"]
     assert (gus.status, gus.failed_cell, gus.partial_rerun) == ("crashed", crash_number, True)
-    assert gus.score == cut.score
-    assert [q.score for q in gus.questions] == [q.score for q in cut.questions]
+    assert 0 < sum(before_the_crash.values()) < gus.max_score
+    assert {q.name: q.score for q in gus.questions} == before_the_crash
+    assert gus.score == sum(before_the_crash.values())
     page = (demo.out / "feedback/gus/01_layers.html").read_text(encoding="utf-8")
     assert f'stopped at <a href="#cell-{crash_number}">cell {crash_number}</a>' in page
     assert "the kernel died while it ran" in page
 
 
 def test_a_regrade_of_one_student_merges_into_out(small_class):
-    demo, out, results, regraded, _ = small_class
+    demo, out, results, regraded, _, _ = small_class
     rows = _read_csv(out / "grades.csv")
     assert rows == _read_csv(demo.out / "grades.csv")  # nobody lost, and dev's row the same again
     assert sorted((r.student, r.unit) for r in regraded) == sorted((r.student, r.unit) for r in demo.results)
@@ -631,7 +633,7 @@ def test_a_regrade_of_one_student_merges_into_out(small_class):
 
 
 def test_the_class_page_counts_the_named_mistakes_of_a_real_class(small_class):
-    demo, _, results, _, _ = small_class
+    demo, _, results, _, _, _ = small_class
     dev_formula = next(q for q in results["dev"].questions if q.name == "q1_formula")
     # dev's answer forgets one side's padding; the check names it, in its message and apart.
     (mistake,) = {c.mistake for c in dev_formula.cases if not c.passed and c.mistake}
@@ -645,7 +647,7 @@ def test_nbgrader_export_works_on_the_produced_gradebook(small_class, tmp_path):
     import subprocess
     import sys
 
-    demo, _, results, _, _ = small_class
+    demo, _, results, _, _, _ = small_class
     if demo.backend != "nbgrader":
         pytest.skip("the otter backend keeps no gradebook")
     course = tmp_path / "nbgrader"
