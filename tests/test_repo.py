@@ -79,3 +79,9 @@ def test_dirty_cells_finds_outputs(tmp_path):
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_longest_files_the_scheduler_names_exist():
+    from conftest import LONGEST_FILES
+
+    assert [name for name in LONGEST_FILES if not (ROOT / name).is_file()] == []
