@@ -90,6 +90,14 @@ def _work_unit(nodeid: str) -> str:
     return graded.group(0) if graded else nodeid.split("::")[0]
 
 
+# The files whose tests take longest together (worker-seconds, measured with `pytest --junitxml` on
+# 2 cores; the graded classes aside): handed out first among the slow ones, so that the run does not
+# end on one worker with a long file while the other waits (about a minute at the end of a run when
+# they came in file order). Only the order depends on these numbers.
+LONGEST_FILES = {"tests/test_release.py": 389, "tests/test_grade.py": 201, "tests/test_judge.py": 164,
+                 "tests/test_colab.py": 132}
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark tests that use a slow fixture, check every slow mark has a reason, and put the longest
@@ -111,14 +119,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                    -LONGEST_FILES.get(unit, 0))
             for unit in (_work_unit(item.nodeid) for item in items)}
     items.sort(key=lambda item: rank[_work_unit(item.nodeid)])  # stable: file order within a rank
-
-
-# The files whose tests take longest together (worker-seconds, measured with `pytest --junitxml` on
-# 2 cores; the graded classes aside): handed out first among the slow ones, so that the run does not
-# end on one worker with a long file while the other waits (about a minute at the end of a run when
-# they came in file order). Only the order depends on these numbers.
-LONGEST_FILES = {"tests/test_release.py": 389, "tests/test_grade.py": 201, "tests/test_judge.py": 164,
-                 "tests/test_colab.py": 132}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -203,9 +203,10 @@ DEMO_BACKENDS = ("otter", "nbgrader")
 # 795 s -> 459 s with the four of both backends left out -> 408 s with the rest; the nbgrader one
 # 575 s -> 494 s -> 329 s (this machine's speed moves by a third within a day: compare runs).
 DEMO_WHOLE_CLASS_UNIT = "01_layers"
+_SAME_IN_EVERY_UNIT = ("cleo", "finn", "gus", "ivan", "jo")  # blank, loop, crash, renamed by Colab, checks deleted
 DEMO_UNIT_01_ONLY = {  # backend -> students graded in unit 01 only
-    "otter": ("cleo", "finn", "gus", "ivan", "jo"),  # blank, loop, crash, renamed by Colab, checks deleted
-    "nbgrader": ("cleo", "dev", "eve", "finn", "gus", "ivan", "jo"),  # and the wrong answers, the exceptions
+    "otter": _SAME_IN_EVERY_UNIT,
+    "nbgrader": (*_SAME_IN_EVERY_UNIT, "dev", "eve"),  # and the wrong answers, the exceptions
 }
 # What running a demo notebook leaves beside it (otter's check log, Jupyter's checkpoints): ignored
 # by git, never committed, not part of the class.
