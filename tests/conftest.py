@@ -18,10 +18,12 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -160,27 +162,66 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 # --- fixtures shared by test files ----------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def release_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The checkout's grader build (``autograder/build``) for every unit and both backends, built
-    when a unit's is missing. Each xdist worker asks for it; a file lock lets one build while the
-    others wait. The notebooks it writes go to a temporary folder: other workers read the checkout's."""
+def _run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every process of this run sees: under xdist, the parent of the workers' own
+    temporary folders (pytest-xdist's recipe for a session fixture that runs once), else this
+    process's."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created), held for the block: one process at a time."""
     import fcntl
 
-    from autograder import config
-    from autograder.otter_backend import otter_zip
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _release_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release of every unit made once per run, by whichever process asks first (the others wait
+    for it): ``notebooks/`` and ``public_tests/`` as a checkout holds them, and ``build/``."""
     from autograder.release import release
+
+    root = _run_folder(tmp_path_factory) / "fresh-release"
+    with _locked(root.with_name("fresh-release.lock")):
+        if not (root / ".complete").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            release(config.released_units(), notebooks=root / "notebooks", build=root / "build")
+            (root / ".complete").touch()
+    return root
+
+
+@pytest.fixture(scope="session")
+def fresh_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A release of every unit into a temporary folder (nothing in the checkout is touched), made
+    from this run's masters once per run and shared by every worker. Read it, never write into it."""
+    return _release_once(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def release_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The checkout's grader build (``autograder/build``) for every unit and both backends. Where a
+    unit's is missing (a fresh clone) it is copied from this run's :func:`fresh_release`, which
+    ``tests/test_release.py`` reads too: one release per run instead of two (about 30 CPU-seconds).
+    A build holds no absolute path (``release`` writes it anywhere), so a copy grades as the build
+    itself. Each xdist worker asks for it; a file lock lets one fill it while the others wait."""
+    from autograder.otter_backend import otter_zip
 
     units = config.released_units()
     config.BUILD.mkdir(parents=True, exist_ok=True)
-    with open(config.BUILD / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if any(not otter_zip(u, config.BUILD).exists()
-                   or not (config.BUILD / "nbgrader" / "release" / u).exists() for u in units):
-                release(units, notebooks=tmp_path_factory.mktemp("release") / "notebooks", build=config.BUILD)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with _locked(config.BUILD / ".lock"):
+        if any(not otter_zip(u, config.BUILD).exists()
+               or not (config.BUILD / "nbgrader" / "release" / u).exists() for u in units):
+            fresh = _release_once(tmp_path_factory) / "build"
+            for backend in ("otter", "nbgrader"):
+                shutil.rmtree(config.BUILD / backend, ignore_errors=True)
+                shutil.copytree(fresh / backend, config.BUILD / backend)
     return config.BUILD
 
 

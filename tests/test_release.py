@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import shutil
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -21,18 +22,6 @@ from autograder.master import MasterError, read_master
 from autograder.release import release, run_nbgrader
 
 UNITS = config.released_units()
-
-
-@pytest.fixture(scope="session")
-def fresh_release(tmp_path_factory):
-    """A release of every unit into a temporary folder (nothing in the checkout is touched)."""
-    root = tmp_path_factory.mktemp("release")
-    release(UNITS, notebooks=root / "notebooks", build=root / "build")
-    return root
-
-
-def _tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 def released_files(notebooks: Path, public_tests: Path) -> dict[str, bytes]:
@@ -85,6 +74,18 @@ def test_jupyter_and_otter_leftovers_are_not_drift(fresh_release, tmp_path):
     (checkout / "public_tests" / "01_layers" / "q1_formula.py").unlink()
     (checkout / "notebooks" / "00_old_unit.ipynb").write_text("{}")
     assert drift() == ["notebooks/00_old_unit.ipynb", "notebooks/01_layers.ipynb", "public_tests/01_layers/q1_formula.py"]
+
+
+def test_a_build_holds_no_path_of_the_folder_it_was_built_in(fresh_release):
+    """The tests grade with a copy of this run's build (``release_build`` in tests/conftest.py): no
+    file of it, nor of the otter zips inside it, names the folder it was written to."""
+    where = str(fresh_release.resolve()).encode()
+    files = {str(p.relative_to(fresh_release)): p.read_bytes() for p in (fresh_release / "build").rglob("*") if p.is_file()}
+    for name in [n for n in files if n.endswith(".zip")]:
+        with zipfile.ZipFile(fresh_release / name) as z:
+            files.update({f"{name}:{member}": z.read(member) for member in z.namelist()})
+    assert len(files) > 100
+    assert [name for name, data in files.items() if where in data] == []
 
 
 def test_release_is_deterministic(fresh_release, tmp_path):

@@ -85,3 +85,22 @@ def test_the_longest_files_the_scheduler_names_exist():
     from conftest import LONGEST_FILES
 
     assert [name for name in LONGEST_FILES if not (ROOT / name).is_file()] == []
+
+
+def test_what_a_grading_kernel_imports_is_byte_compiled_by_the_install():
+    """`make install` leaves the packages' own test suites out of compileall (the venv is read-only
+    in the sandbox, so what it leaves out every kernel compiles again): nothing a kernel imports
+    may live there."""
+    import importlib
+    import re
+    import sys
+
+    pattern = re.search(r"compileall .*-x '([^']+)'", (ROOT / "Makefile").read_text()).group(1)
+    for name in ("autograder.agent", "helpers", "otter", "torchvision.models", "matplotlib.pyplot",
+                 "ipykernel.kernelapp"):
+        importlib.import_module(name)
+    excluded = sorted(name for name, module in list(sys.modules.items())
+                      if re.search(pattern, getattr(module, "__file__", None) or ""))
+    assert excluded == []
+    assert re.search(pattern, "/venv/lib/python3.11/site-packages/torch/testing/_internal/x.py") is None
+    assert re.search(pattern, "/venv/lib/python3.11/site-packages/pandas/tests/frame/x.py")
