@@ -52,12 +52,17 @@ def load_unit_tests(unit: str, build: Path = config.BUILD) -> UnitTests:
     return UnitTests(unit, tests, questions)
 
 
+def missing_builds(units: list[str], backend: str, build: Path = config.BUILD) -> list[str]:
+    """The units whose grader build for ``backend`` is missing in ``build`` (nbgrader: the otter zip too)."""
+    return [u for u in units if not otter_zip(u, build).exists()
+            or (backend == "nbgrader" and not (build / "nbgrader" / "release" / u).exists())]
+
+
 def ensure_release(units: list[str], backend: str, build: Path = config.BUILD) -> None:
     """Build the release for units whose grader build is missing."""
     from autograder.release import release
 
-    missing = [u for u in units if not otter_zip(u, build).exists()
-               or (backend == "nbgrader" and not (build / "nbgrader" / "release" / u).exists())]
+    missing = missing_builds(units, backend, build)
     if missing:
         print(f"building the release for {', '.join(missing)} ...", file=sys.stderr)
         release(missing, build=build, nbgrader=backend == "nbgrader")

@@ -18,12 +18,10 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -164,32 +162,21 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def _run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder every process of this run sees: under xdist, the parent of the workers' own
-    temporary folders (pytest-xdist's recipe for a session fixture that runs once), else this
-    process's."""
+    temporary folders (pytest-xdist's recipe for a session fixture that runs once, with a
+    ``filelock.FileLock``), else this process's."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created), held for the block: one process at a time."""
-    import fcntl
-
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _release_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A release of every unit made once per run, by whichever process asks first (the others wait
     for it): ``notebooks/`` and ``public_tests/`` as a checkout holds them, and ``build/``."""
+    from filelock import FileLock
+
     from autograder.release import release
 
     root = _run_folder(tmp_path_factory) / "fresh-release"
-    with _locked(root.with_name("fresh-release.lock")):
+    with FileLock(root.with_name("fresh-release.lock")):
         if not (root / ".complete").exists():
             shutil.rmtree(root, ignore_errors=True)
             release(config.released_units(), notebooks=root / "notebooks", build=root / "build")
@@ -211,13 +198,13 @@ def release_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``tests/test_release.py`` reads too: one release per run instead of two (about 30 CPU-seconds).
     A build holds no absolute path (``release`` writes it anywhere), so a copy grades as the build
     itself. Each xdist worker asks for it; a file lock lets one fill it while the others wait."""
-    from autograder.otter_backend import otter_zip
+    from filelock import FileLock
 
-    units = config.released_units()
+    from autograder.otter_backend import missing_builds
+
     config.BUILD.mkdir(parents=True, exist_ok=True)
-    with _locked(config.BUILD / ".lock"):
-        if any(not otter_zip(u, config.BUILD).exists()
-               or not (config.BUILD / "nbgrader" / "release" / u).exists() for u in units):
+    with FileLock(config.BUILD / ".lock"):
+        if missing_builds(config.released_units(), "nbgrader", config.BUILD):  # nbgrader's and otter's
             fresh = _release_once(tmp_path_factory) / "build"
             for backend in ("otter", "nbgrader"):
                 shutil.rmtree(config.BUILD / backend, ignore_errors=True)
