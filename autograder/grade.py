@@ -12,7 +12,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from autograder import config
+from autograder import config, warm_kernels
 from autograder.otter_backend import UnitTests, ensure_release, grade_one_otter, load_unit_tests, otter_zip
 from autograder.results import UnitResult
 from autograder.sandbox import Isolation, Limits, isolation
@@ -92,7 +92,8 @@ def grade(submissions: Path, out: Path, *, backend: str = "otter", jobs: int | N
     results: list[UnitResult] = [not_graded(s, tests[s.unit].max_score) for s in subs if s.status != "ok"]
     # Longest first, so that the last notebooks to finish are short ones and no core idles long.
     todo = sorted((s for s in subs if s.status == "ok"), key=lambda s: -s.code_chars)
-    with tempfile.TemporaryDirectory(prefix="cnn-course-grade-") as scratch:
+    with (tempfile.TemporaryDirectory(prefix="cnn-course-grade-") as scratch,
+          warm_kernels.serving(isolated, needed=bool(todo)) as isolated):  # kernels forked warm (see there)
         if backend == "otter":
             work = lambda s: grade_one_otter(s, run[s.unit], limits, Path(scratch), isolated)  # noqa: E731
         else:

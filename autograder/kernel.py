@@ -10,9 +10,12 @@ to nbclient and the nbgrader backend to nbgrader's executor. It talks to the ker
 sockets in a private folder (no TCP port another job could reach), and when the job's
 environment says so (:data:`autograder.sandbox.SANDBOX_VAR`) starts the kernel inside
 :func:`autograder.sandbox.bwrap_command` with only its own folder and that socket folder writable.
+When the grading run has a warm interpreter (:data:`autograder.sandbox.WARM_VAR`), the same
+sandbox is started and the kernel is forked into it from there (:mod:`autograder.warm_kernels`).
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -34,11 +37,13 @@ class GradingKernelManager(AsyncKernelManager):
     inside bubblewrap when the job is sandboxed."""
 
     _socket_dir: str = ""
+    _warm: str = ""  # the warm interpreter's socket when kernels are forked from one
 
     async def _async_pre_start_kernel(self, **kw):
-        from autograder.sandbox import SANDBOX_VAR
+        from autograder.sandbox import SANDBOX_VAR, WARM_VAR
 
         self._sandboxed = os.environ.get(SANDBOX_VAR) == "bwrap"
+        self._warm = os.environ.get(WARM_VAR, "") if self._sandboxed else ""
         self._socket_dir = tempfile.mkdtemp(prefix="cnn-kernel-", dir=_socket_parent())
         self.transport = "ipc"
         self.ip = os.path.join(self._socket_dir, "k")
@@ -50,6 +55,7 @@ class GradingKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         from autograder.sandbox import bwrap_command
+        from autograder.warm_kernels import HOLDER
 
         cmd = super().format_kernel_cmd(extra_arguments)
         for i in range(len(cmd) - 1):
@@ -64,7 +70,49 @@ class GradingKernelManager(AsyncKernelManager):
         home = Path(os.environ.get("HOME", "")).resolve()
         if os.environ.get("HOME") and home.is_dir() and home != Path("/") and not home.is_relative_to(cwd):
             writable.append(home)  # the job's private home (Jupyter, IPython, matplotlib dirs)
+        if self._warm:  # the same sandbox, holding its place until the warm kernel joins it
+            self._warm_argv, self._warm_cwd = cmd, str(cwd)
+            self._cold_cmd = bwrap_command(cmd, writable, cwd)
+            return bwrap_command([sys.executable, "-I", "-S", "-c", HOLDER], writable, cwd)
         return bwrap_command(cmd, writable, cwd)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        """Cold: as jupyter_client does. Warm: bubblewrap with the holder, then the kernel forked
+        into its sandbox (:mod:`autograder.warm_kernels`)."""
+        if not self._warm:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        from autograder import warm_kernels  # here: the kernel's sandbox holds only this file of the grader's
+        from autograder.sandbox import sandbox_env
+
+        info_read, info_write = os.pipe()  # bubblewrap reports the sandboxed process's pid there (--info-fd)
+        pid_read, pid_write = os.pipe()  # the holder's standard input: the kernel's pid, from us
+        try:
+            await super()._async_launch_kernel([kernel_cmd[0], "--info-fd", str(info_write), *kernel_cmd[1:]],
+                                               **{**kw, "pass_fds": (info_write,), "stdin": pid_read})
+        except BaseException:
+            os.close(info_read)
+            os.close(pid_write)
+            raise
+        finally:
+            os.close(info_write)
+            os.close(pid_read)
+        env = sandbox_env(kw.get("env") or dict(os.environ), Path(self._warm_cwd))
+        try:
+            with open(pid_write, "w") as holder:
+                info = await asyncio.to_thread(warm_kernels.read_info, info_read)
+                pid = await asyncio.to_thread(warm_kernels.launch, self._warm, int(info["child-pid"]),
+                                              self._warm_argv, env, self._warm_cwd)
+                holder.write(f"{pid}\n")
+        except (OSError, RuntimeError, ValueError, KeyError) as e:
+            # The warm interpreter is gone or could not fork (out of processes or memory for a
+            # moment): this kernel starts cold, in a sandbox of its own, as without one.
+            print(f"warm kernel unavailable ({e}): starting it cold", file=sys.stderr, flush=True)
+            await self.provisioner.kill()
+            await self.provisioner.wait()
+            await super()._async_launch_kernel(self._cold_cmd, **kw)
+        except BaseException:
+            await self.provisioner.kill()
+            raise
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)

@@ -41,6 +41,7 @@ from pathlib import Path
 TOKEN_VAR = "CNN_COURSE_GRADING_JOB"
 SANDBOX_VAR = "CNN_COURSE_SANDBOX"  # "bwrap" when kernels are to be started inside bubblewrap
 SOCKETS_VAR = "CNN_COURSE_SOCKETS"  # a short private folder per job for its kernels' IPC sockets
+WARM_VAR = "CNN_COURSE_WARM_KERNELS"  # the grading run's warm interpreter (autograder.warm_kernels)
 SANDBOX_MODES = ("auto", "require", "off")
 SANDBOX_UID = 1000  # the unprivileged uid and gid the kernel runs as inside its namespace
 # Files of the autograder package the kernel imports; nothing else of autograder/ is visible.
@@ -49,6 +50,11 @@ KERNEL_MODULES = ("__init__.py", "kernel.py", "agent.py", "protocol.py")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "fonts",
              "alternatives", "ssl")
 CGROUP_PIDS_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+# What the sandboxed process's environment is given and loses. ipykernel's parent poller would see
+# PID 1 (bubblewrap's init) and quit: the kernel dies with its parent through --die-with-parent
+# instead. The warm interpreter's socket is the job's, not the kernel's.
+SANDBOX_ENV = {"USER": "student", "LOGNAME": "student", "PYTHONSAFEPATH": "1", "TMPDIR": "/tmp"}
+SANDBOX_UNSET = ("JPY_PARENT_PID", WARM_VAR)
 
 
 @dataclass
@@ -67,6 +73,7 @@ class Isolation:
 
     kind: str
     reason: str = ""  # why there is no bubblewrap ('' when there is)
+    warm: str = ""  # the socket of the run's warm interpreter, when kernels are forked from one
 
     @property
     def isolated(self) -> bool:
@@ -152,13 +159,17 @@ def bwrap_command(argv: list[str], writable: list[Path], cwd: Path) -> list[str]
     args += _system_binds() + _python_binds()
     for folder in writable:
         args += ["--bind", str(folder), str(folder)]
-    args += ["--setenv", "USER", "student", "--setenv", "LOGNAME", "student",
-             "--setenv", "PYTHONSAFEPATH", "1", "--setenv", "TMPDIR", "/tmp",
-             # ipykernel's parent poller would see PID 1 (bubblewrap's init) and quit; the
-             # kernel dies with its parent through --die-with-parent instead.
-             "--unsetenv", "JPY_PARENT_PID",
-             "--chdir", str(cwd), "--"]
-    return args + list(argv)
+    for name, value in SANDBOX_ENV.items():
+        args += ["--setenv", name, value]
+    for name in SANDBOX_UNSET:
+        args += ["--unsetenv", name]
+    return args + ["--chdir", str(cwd), "--"] + list(argv)
+
+
+def sandbox_env(env: dict[str, str], cwd: Path) -> dict[str, str]:
+    """``env`` as the process :func:`bwrap_command` starts in ``cwd`` sees it."""
+    env = {k: v for k, v in env.items() if k not in SANDBOX_UNSET}
+    return {**env, **SANDBOX_ENV, "PWD": str(cwd)}  # bubblewrap's --chdir sets PWD
 
 
 @functools.lru_cache(maxsize=1)
@@ -277,6 +288,8 @@ def job_env(base: dict[str, str], workdir: Path, token: str, sandbox: Isolation 
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONSAFEPATH": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                 "OPENBLAS_NUM_THREADS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
                 TOKEN_VAR: token, SANDBOX_VAR: "bwrap" if sandbox and sandbox.isolated else "none"})
+    if sandbox and sandbox.isolated and sandbox.warm:
+        env[WARM_VAR] = sandbox.warm
     # The venv's bin/ first: nbgrader runs alembic, kernels resolve `python` there.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env

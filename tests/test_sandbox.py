@@ -83,6 +83,17 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
                               "        time.sleep(120)\n        os._exit(0)\n    kids.append(pid)\n"
                               "for pid in kids:\n    os.kill(pid, signal.SIGKILL)\n    os.waitpid(pid, 0)\n"
                               f"if len(kids) == 300:{BREAK}"),
+        # The grading run's warm interpreter forks kernels (autograder.warm_kernels): its socket,
+        # where the kernel's inherited environment (the warm interpreter's) says its folder is.
+        "reaches_the_warm_interpreter": ("import glob, os, socket\n"
+                                         "env = open('/proc/self/environ', 'rb').read().split(b'\\0')\n"
+                                         "homes = [e[5:].decode() for e in env if e.startswith(b'HOME=')]\n"
+                                         "paths = glob.glob('/tmp/cnn-warm-*/s') + [os.environ.get('CNN_COURSE_WARM_KERNELS', '')]"
+                                         " + [os.path.join(os.path.dirname(h), 's') for h in homes]\n"
+                                         "reached = []\nfor p in paths:\n    try:\n"
+                                         "        socket.socket(socket.AF_UNIX).connect(p)\n        reached.append(p)\n"
+                                         "    except OSError:\n        pass\n"
+                                         f"if reached:{BREAK}"),
         "prints_50_mb": "print('x' * (50 << 20))",
         "redefines_after_check": "def my_conv_output_size(*args, **kwargs):\n    return 0",
     }

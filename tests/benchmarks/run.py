@@ -341,6 +341,39 @@ def bench_judge(repeats: int) -> list[Row]:
 
 
 # --------------------------------------------------------------------------- #
+# Section: kernels (forked from the run's warm interpreter vs started cold, same sandbox)
+# --------------------------------------------------------------------------- #
+@section("kernels", "the demo class's running notebooks in bubblewrap: kernels forked warm vs started cold")
+def bench_kernels(repeats: int) -> list[Row]:
+    import os
+    from unittest import mock
+
+    from autograder import warm_kernels
+    from autograder.grade import grade
+    from autograder.sandbox import isolation
+
+    if not isolation("auto").isolated:
+        return [Row("warm vs cold kernels", None, None, "no bubblewrap here: kernels are not sandboxed, none is warm")]
+    cores = os.cpu_count() or 1
+    cold_start = contextlib.contextmanager(lambda isolated: (yield isolated))  # as where no sandbox can be joined
+    rows = []
+    with _running_demo("otter") as (tmp, subs, units):
+        marks = {}
+
+        def batch(name: str) -> None:
+            results = grade(subs, tmp / f"{name}-{time.monotonic_ns()}", jobs=cores, progress=False, units=units)
+            marks[name] = sorted((r.student, r.unit, r.score, r.status) for r in results)
+
+        warm = statistics.median(_timed(lambda: batch("warm")) for _ in range(max(1, repeats // 2)))
+        with mock.patch.object(warm_kernels, "serving", cold_start):
+            cold = statistics.median(_timed(lambda: batch("cold")) for _ in range(max(1, repeats // 2)))
+        same = "same marks" if marks["warm"] == marks["cold"] else f"MARKS DIFFER: {marks}"
+        rows.append(Row(f"{len(marks['warm'])} notebooks, {cores} jobs, warm vs cold kernels", warm, cold,
+                        f"{cold / warm:.2f}x faster warm (the warm interpreter's start included), {same}"))
+    return rows
+
+
+# --------------------------------------------------------------------------- #
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(SECTIONS), metavar="SECTION",
