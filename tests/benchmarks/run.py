@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -345,7 +346,6 @@ def bench_judge(repeats: int) -> list[Row]:
 # --------------------------------------------------------------------------- #
 @section("kernels", "the demo class's running notebooks in bubblewrap: kernels forked warm vs started cold")
 def bench_kernels(repeats: int) -> list[Row]:
-    import os
     from unittest import mock
 
     from autograder import warm_kernels
@@ -355,22 +355,34 @@ def bench_kernels(repeats: int) -> list[Row]:
     if not isolation("auto").isolated:
         return [Row("warm vs cold kernels", None, None, "no bubblewrap here: kernels are not sandboxed, none is warm")]
     cores = os.cpu_count() or 1
-    cold_start = contextlib.contextmanager(lambda isolated: (yield isolated))  # as where no sandbox can be joined
+    cold_start = contextlib.contextmanager(lambda isolated, needed=True: (yield isolated))  # as where none can be joined
     rows = []
     with _running_demo("otter") as (tmp, subs, units):
-        marks = {}
+        marks, cpu = {}, {}
 
         def batch(name: str) -> None:
+            busy = _busy_cpu_seconds()
             results = grade(subs, tmp / f"{name}-{time.monotonic_ns()}", jobs=cores, progress=False, units=units)
+            cpu.setdefault(name, []).append(_busy_cpu_seconds() - busy)
             marks[name] = sorted((r.student, r.unit, r.score, r.status) for r in results)
 
         warm = statistics.median(_timed(lambda: batch("warm")) for _ in range(max(1, repeats // 2)))
         with mock.patch.object(warm_kernels, "serving", cold_start):
             cold = statistics.median(_timed(lambda: batch("cold")) for _ in range(max(1, repeats // 2)))
         same = "same marks" if marks["warm"] == marks["cold"] else f"MARKS DIFFER: {marks}"
+        busy = {name: statistics.median(seconds) for name, seconds in cpu.items()}
         rows.append(Row(f"{len(marks['warm'])} notebooks, {cores} jobs, warm vs cold kernels", warm, cold,
-                        f"{cold / warm:.2f}x faster warm (the warm interpreter's start included), {same}"))
+                        f"{cold / warm:.2f}x faster warm (the warm interpreter's start included), {same}; "
+                        f"CPU busy {busy['warm']:.0f} s vs {busy['cold']:.0f} s ({busy['cold'] / busy['warm']:.2f}x "
+                        "less warm: what a loaded machine, or the test suite, gains)"))
     return rows
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU-seconds the whole machine has spent busy (user, nice, system) since boot: ``/proc/stat``."""
+    with open("/proc/stat") as f:
+        user, nice, system = (int(x) for x in f.readline().split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- #
