@@ -15,7 +15,9 @@ student's code, and :class:`autograder.kernel.GradingKernelManager` starts it in
 :func:`bwrap_command`: its own user, mount, PID, IPC, UTS, cgroup and network namespaces, an
 unprivileged uid, the system, Python and the venv read-only, only its own folder writable, a
 private ``/tmp``; nothing of the repository but the library the notebook imports. When the
-kernel ends, its PID namespace ends and every process it started goes with it.
+kernel ends, its PID namespace ends and every process it started goes with it. Within a grading
+run the kernel is forked into that sandbox from a warm interpreter (:mod:`autograder.warm_kernels`),
+with the environment :func:`sandbox_env` gives it, as bubblewrap would have.
 
 Where bubblewrap is missing or cannot create namespaces (macOS, a container that forbids them),
 :func:`isolation` falls back to the process-group sandbox alone and says why; processes that
