@@ -55,7 +55,7 @@ class GradingKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         from autograder.sandbox import bwrap_command
-        from autograder.warm_kernels import HOLDER
+        from autograder.warm_kernels import HOLDER_ARGV
 
         cmd = super().format_kernel_cmd(extra_arguments)
         for i in range(len(cmd) - 1):
@@ -71,9 +71,8 @@ class GradingKernelManager(AsyncKernelManager):
         if os.environ.get("HOME") and home.is_dir() and home != Path("/") and not home.is_relative_to(cwd):
             writable.append(home)  # the job's private home (Jupyter, IPython, matplotlib dirs)
         if self._warm:  # the same sandbox, holding its place until the warm kernel joins it
-            self._warm_argv, self._warm_cwd = cmd, str(cwd)
-            self._cold_cmd = bwrap_command(cmd, writable, cwd)
-            return bwrap_command([sys.executable, "-I", "-S", "-c", HOLDER], writable, cwd)
+            self._warm_argv, self._warm_cwd, self._writable = cmd, cwd, writable
+            return bwrap_command(list(HOLDER_ARGV), writable, cwd)
         return bwrap_command(cmd, writable, cwd)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
@@ -82,34 +81,26 @@ class GradingKernelManager(AsyncKernelManager):
         if not self._warm:
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         from autograder import warm_kernels  # here: the kernel's sandbox holds only this file of the grader's
-        from autograder.sandbox import sandbox_env
+        from autograder.sandbox import bwrap_command, sandbox_env
 
-        info_read, info_write = os.pipe()  # bubblewrap reports the sandboxed process's pid there (--info-fd)
-        pid_read, pid_write = os.pipe()  # the holder's standard input: the kernel's pid, from us
+        place = warm_kernels.Place()
         try:
-            await super()._async_launch_kernel([kernel_cmd[0], "--info-fd", str(info_write), *kernel_cmd[1:]],
-                                               **{**kw, "pass_fds": (info_write,), "stdin": pid_read})
+            await super()._async_launch_kernel(place.command(kernel_cmd), **{**kw, **place.popen_kw()})
         except BaseException:
-            os.close(info_read)
-            os.close(pid_write)
+            place.close()
             raise
-        finally:
-            os.close(info_write)
-            os.close(pid_read)
-        env = sandbox_env(kw.get("env") or dict(os.environ), Path(self._warm_cwd))
+        place.started()
+        env = sandbox_env(kw.get("env") or dict(os.environ), self._warm_cwd)
         try:
-            with open(pid_write, "w") as holder:
-                info = await asyncio.to_thread(warm_kernels.read_info, info_read)
-                pid = await asyncio.to_thread(warm_kernels.launch, self._warm, int(info["child-pid"]),
-                                              self._warm_argv, env, self._warm_cwd)
-                holder.write(f"{pid}\n")
+            await asyncio.to_thread(place.fill, self._warm, self._warm_argv, env, str(self._warm_cwd))
         except (OSError, RuntimeError, ValueError, KeyError) as e:
             # The warm interpreter is gone or could not fork (out of processes or memory for a
             # moment): this kernel starts cold, in a sandbox of its own, as without one.
             print(f"warm kernel unavailable ({e}): starting it cold", file=sys.stderr, flush=True)
             await self.provisioner.kill()
             await self.provisioner.wait()
-            await super()._async_launch_kernel(self._cold_cmd, **kw)
+            cold = bwrap_command(self._warm_argv, self._writable, self._warm_cwd)
+            await super()._async_launch_kernel(cold, **kw)
         except BaseException:
             await self.provisioner.kill()
             raise

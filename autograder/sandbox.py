@@ -378,14 +378,7 @@ def _forked_job(entry: Entry, env: dict[str, str], cwd: str, log_path: str, limi
     os.dup2(null, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    # As ``python -P`` would: no relative entry (the job's folder is the student's) on sys.path.
-    here = os.path.realpath(cwd)
-    sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and os.path.realpath(p) != here]
-    if "torch" in sys.modules:  # imported before OMP_NUM_THREADS was the job's
-        sys.modules["torch"].set_num_threads(max(1, int(env.get("OMP_NUM_THREADS", "1") or 1)))
+    as_fresh_process(env, cwd)
     code = 1
     try:
         module, _, function = entry.function.partition(":")
@@ -401,6 +394,38 @@ def _forked_job(entry: Entry, env: dict[str, str], cwd: str, log_path: str, limi
             except (OSError, ValueError):
                 pass
         os._exit(code)
+
+
+def as_fresh_process(env: dict[str, str], cwd: str) -> None:
+    """In a fork of a warm interpreter (a job's, a kernel's), what a fresh ``python -P`` started
+    with ``env`` in ``cwd`` has: that environment and folder, nothing on ``sys.path`` that leads
+    into the folder (it is the student's), random generators of its own, and torch's threads as
+    ``OMP_NUM_THREADS`` says (torch was imported under the warm interpreter's; unset, OpenMP takes
+    every core)."""
+    import random
+    from importlib.machinery import FileFinder
+
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    here = os.path.realpath(cwd)
+
+    def kept(entry: str) -> bool:
+        if os.path.isabs(entry):
+            return os.path.realpath(entry) != here
+        # A relative entry is a folder in the student's, unless a path hook claimed it: the
+        # marker of an editable install, which a fresh interpreter has too.
+        finder = sys.path_importer_cache.get(entry)
+        return bool(entry) and finder is not None and not isinstance(finder, FileFinder)
+
+    sys.path[:] = [entry for entry in sys.path if kept(entry)]
+    random.seed()  # also done at fork by the module itself; numpy's is not
+    if "numpy.random" in sys.modules:
+        sys.modules["numpy.random"].seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        threads = env.get("OMP_NUM_THREADS", "")
+        torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else len(os.sched_getaffinity(0)))
 
 
 class _Forked:

@@ -5,7 +5,8 @@ the set-up cell's torch, torchvision, otter and helpers. Paid again by each of a
 that is most of what grading costs. Here one fresh interpreter per grading run (:func:`serving`)
 imports them once; for each kernel the grading job starts bubblewrap exactly as before, with the
 same mounts and namespaces (:func:`autograder.sandbox.bwrap_command`), but running :data:`HOLDER`,
-which only waits. The warm interpreter forks; the fork joins that sandbox's namespaces, takes the
+which says when the sandbox is built and then only waits. The warm interpreter forks (:class:`Place`
+asks it to, once the holder has spoken); the fork joins that sandbox's namespaces, takes the
 sandbox process's credentials (uid, no capabilities, ``no_new_privs``), the job's limits and cgroup,
 and forks the kernel inside (``python -m autograder.kernel``, as a cold start would run it), whose
 parent is then the sandbox's init, as a cold kernel's. The job tells the holder the kernel's pid;
@@ -44,7 +45,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder.sandbox import bwrap_command
+from autograder.sandbox import as_fresh_process, bwrap_command
 
 # What a grading kernel imports before the student's code: the kernel, its agent, and the set-up
 # cell's libraries. matplotlib is left out: it reads its config and cache folders from the
@@ -54,15 +55,20 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NPROC")
 START_SECONDS = 180.0  # the warm interpreter's imports, on a loaded 2-core machine
 MAX_REQUEST = 8 << 20  # a job's request: the kernel's command, environment, folder, limits
 
-# Runs as the sandbox's command in place of the kernel (``python -I -S``: nothing imported): reads
-# the kernel's pid (in the sandbox's PID namespace) from the job on its standard input, and exits
-# when that process ends, or at once when the job closes its input without one.
+# Runs as the sandbox's command in place of the kernel (``python -I -S``: nothing imported). It first
+# says ``ready`` on its standard output: bubblewrap runs its command once the sandbox is built, but
+# reports the sandboxed process's pid (``--info-fd``) before it makes a single mount, and a fork
+# joining then would have a half-built file system for its root. It then reads the kernel's pid
+# (in the sandbox's PID namespace) from the job on its standard input, and exits when that process
+# ends, or at once when the job closes its input without one.
 HOLDER = """\
 import os, select, sys
+print("ready", flush=True)
 line = sys.stdin.readline().strip()
 if line.isdigit():
     select.select([os.pidfd_open(int(line))], [], [])
 """
+HOLDER_ARGV = (sys.executable, "-I", "-S", "-c", HOLDER)
 
 # The namespaces bubblewrap unshares (``--unshare-all``), joined in this order; the user namespace
 # is joined last where it does not own the others (bubblewrap run as root), first where it does.
@@ -70,7 +76,7 @@ _NAMESPACES = (("cgroup", 0x02000000), ("ipc", 0x08000000), ("uts", 0x04000000),
                ("pid", 0x20000000), ("mnt", 0x00020000))
 _CLONE_NEWUSER = 0x10000000
 _NS_GET_USERNS = 0xB701  # ioctl: the user namespace that owns a namespace
-_PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 24, 38, 47
+_PR_SET_PDEATHSIG, _PR_CAPBSET_READ, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 1, 23, 24, 38, 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAPABILITY_VERSION_3 = 0x20080522
 
@@ -121,9 +127,10 @@ def _drop_privileges() -> None:
     """What bubblewrap's own sandbox process has (``--cap-drop ALL``): no capability in any set,
     the bounding set empty, ``no_new_privs``."""
     libc = _libc()
-    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    for cap in range(last + 1):
+    cap = 0
+    while libc.prctl(_PR_CAPBSET_READ, cap, 0, 0, 0) >= 0:  # EINVAL past the kernel's last capability
         _check(libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0), f"dropping capability {cap} from the bounding set")
+        cap += 1
     _check(libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing the ambient capabilities")
     header, data = _CapHeader(_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
     _check(libc.capset(ctypes.byref(header), ctypes.byref(data)), "dropping every capability")
@@ -132,7 +139,6 @@ def _drop_privileges() -> None:
 
 def _become_kernel(request: dict, stdio: list[int]) -> None:
     """In the sandbox's PID namespace: the kernel, as ``python -m autograder.kernel`` would start."""
-    import random
     import runpy
 
     os.setsid()
@@ -140,16 +146,7 @@ def _become_kernel(request: dict, stdio: list[int]) -> None:
     os.dup2(stdio[1], 1)
     os.dup2(stdio[2], 2)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # as exec with close_fds: nothing of the warm process's
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    random.seed()  # a fresh interpreter's random state, not the warm one's, shared by every fork
-    if "numpy.random" in sys.modules:
-        sys.modules["numpy.random"].seed()
-    torch = sys.modules.get("torch")
-    if torch is not None:  # imported before OMP_NUM_THREADS was the kernel's; unset, OpenMP takes every core
-        threads = request["env"].get("OMP_NUM_THREADS", "")
-        torch.set_num_threads(int(threads) if threads.isdigit() and int(threads) > 0 else len(os.sched_getaffinity(0)))
+    as_fresh_process(request["env"], request["cwd"])
     sys.argv = [request["argv"][0], *request["argv"][request["argv"].index("autograder.kernel") + 1:]]
     code = 0
     try:
@@ -323,23 +320,80 @@ def launch(socket_path: str, holder: int, argv: list[str], env: dict[str, str], 
     return int(answer["pid"])
 
 
-def read_info(fd: int, timeout: float = 60.0) -> dict:
-    """bubblewrap's ``--info-fd`` report (the sandboxed process's pid among others), read from ``fd``."""
+class Place:
+    """A grading job's pipes to a sandbox it holds for a warm kernel: bubblewrap started with
+    :meth:`command` (the holder for its command) and :meth:`popen_kw`, then :meth:`started`; then
+    :meth:`fill` asks the warm interpreter for the kernel once the sandbox is built."""
+
+    def __init__(self) -> None:
+        self._open: set[int] = set()
+        self._info = self._pipe()  # bubblewrap's ``--info-fd`` report: the sandboxed process's pid
+        self._built = self._pipe()  # the holder's standard output: ``ready``, once the sandbox is built
+        self._pid = self._pipe()  # the holder's standard input: the kernel's pid, from the job
+
+    def _pipe(self) -> tuple[int, int]:
+        ends = os.pipe()
+        self._open.update(ends)
+        return ends
+
+    def command(self, bwrap_cmd: list[str]) -> list[str]:
+        """``bwrap_cmd`` (running :data:`HOLDER_ARGV`) reporting on the pipe :meth:`fill` reads."""
+        return [bwrap_cmd[0], "--info-fd", str(self._info[1]), *bwrap_cmd[1:]]
+
+    def popen_kw(self) -> dict:
+        return {"pass_fds": (self._info[1],), "stdin": self._pid[0], "stdout": self._built[1]}
+
+    def started(self) -> None:
+        """bubblewrap has its ends (or failed to start): the job closes its copies."""
+        self._close(self._info[1], self._built[1], self._pid[0])
+
+    def fill(self, socket_path: str, argv: list[str], env: dict[str, str], cwd: str,
+             timeout: float = 60.0, quiet: bool = False) -> int:
+        """The kernel running ``argv``, forked into the built sandbox (:func:`launch`); its pid
+        there, told to the holder. Whatever happens, the holder's input is closed after: without
+        a pid, the holder ends and bubblewrap with it."""
+        try:
+            info = _read_until(self._info[0], timeout, _json_object, "bubblewrap said nothing of its sandbox")
+            said = _read_until(self._built[0], timeout, lambda data: data if b"\n" in data else None,
+                               "the sandbox's holder did not start")
+            if said != b"ready\n":
+                raise RuntimeError(f"the sandbox's holder said {said!r}")
+            pid = launch(socket_path, int(info["child-pid"]), argv, env, cwd, timeout=timeout, quiet=quiet)
+            os.write(self._pid[1], f"{pid}\n".encode())
+            return pid
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._close(*self._open)
+
+    def _close(self, *fds: int) -> None:
+        for fd in fds:
+            if fd in self._open:  # once only: a number closed twice may be another thread's file by then
+                self._open.discard(fd)
+                os.close(fd)
+
+
+def _json_object(data: bytes) -> dict | None:
+    with contextlib.suppress(ValueError):
+        return json.loads(data.decode())
+    return None
+
+
+def _read_until(fd: int, timeout: float, complete, silence: str):
+    """What ``complete`` makes of what is read from ``fd``, once it makes something of it."""
     data = b""
-    try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], timeout)
-            if not ready:
-                raise RuntimeError("bubblewrap said nothing about its sandbox")
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
-            with contextlib.suppress(ValueError):
-                return json.loads(data.decode())
-    finally:
-        os.close(fd)
-    raise RuntimeError(f"bubblewrap ended before its sandbox was ready: {data.decode(errors='replace')!r}")
+    while True:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise RuntimeError(silence)
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            raise RuntimeError(f"bubblewrap ended before its sandbox was ready: {data.decode(errors='replace')!r}")
+        data += chunk
+        done = complete(data)
+        if done is not None:
+            return done
 
 
 # --- one grading run --------------------------------------------------------------------------
@@ -399,19 +453,19 @@ def _wait_ready(proc: subprocess.Popen) -> str:
 def _probe(path: str, isolated) -> str:
     """'' when a fork of the warm interpreter can join a sandbox here, else why not."""
     with tempfile.TemporaryDirectory(prefix="cnn-warm-probe-") as folder:
-        read, write = os.pipe()
-        cmd = bwrap_command([sys.executable, "-I", "-S", "-c", HOLDER], [Path(folder)], Path(folder))
-        cmd[1:1] = ["--info-fd", str(write)]
-        holder = subprocess.Popen(cmd, pass_fds=(write,), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
-        os.close(write)
+        place = Place()
+        cmd = place.command(bwrap_command(list(HOLDER_ARGV), [Path(folder)], Path(folder)))
         try:
-            info = read_info(read, timeout=60)
-            env = {"PATH": os.environ.get("PATH", ""), "PYTHONSAFEPATH": "1"}
-            pid = launch(path, int(info["child-pid"]), [sys.executable, "-m", "autograder.kernel", "--version"],
-                         env, folder, timeout=60, quiet=True)
-            holder.communicate(f"{pid}\n".encode(), timeout=60)
-        except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            holder = subprocess.Popen(cmd, **place.popen_kw(), stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError as e:
+            place.close()
+            return f"cannot start bubblewrap here ({e})"
+        place.started()
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONSAFEPATH": "1"}
+        try:
+            place.fill(path, [sys.executable, "-m", "autograder.kernel", "--version"], env, folder, quiet=True)
+            holder.wait(timeout=60)
+        except (OSError, RuntimeError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
             return f"cannot join a sandbox here ({e})"
         finally:
             if holder.poll() is None:
