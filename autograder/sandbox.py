@@ -175,8 +175,11 @@ def sandbox_env(env: dict[str, str], cwd: Path) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
+@functools.cache
 def _bwrap_problem() -> str:
-    """'' when bubblewrap can start a sandboxed Python here, else why not."""
+    """'' when bubblewrap can start a sandboxed Python here, else why not. Asked once per process:
+    the answer does not change while it runs, and asking costs seconds (the sandboxed Python
+    imports ``helpers``, torch with it, to show the sandbox holds what a kernel needs)."""
     if not sys.platform.startswith("linux"):
         return f"bubblewrap needs Linux (this is {sys.platform})"
     if shutil.which("bwrap") is None:
