@@ -94,6 +94,19 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
                                          "        socket.socket(socket.AF_UNIX).connect(p)\n        reached.append(p)\n"
                                          "    except OSError:\n        pass\n"
                                          f"if reached:{BREAK}"),
+        # The warm kernel's sandbox holds two processes of the grader's before it: bubblewrap's
+        # init (1) and the holder (2), whose standard input takes the kernel's pid from the job and
+        # whose output told the job the sandbox was built. The student forges both (a pid that is
+        # not the kernel's, another "ready") and leaves a daemon: the kernel must still be graded in
+        # full, and its end must still end the sandbox (test_no_process_left).
+        "feeds_the_holder": ("import os\nfor pid in (1, 2):\n    for fd, data in ((0, b'1\\n'), (1, b'ready\\n')):\n"
+                             "        try:  # without O_NONBLOCK, opening a pipe no one reads waits for ever\n"
+                             "            w = os.open(f'/proc/{pid}/fd/{fd}', os.O_WRONLY | os.O_NONBLOCK)\n"
+                             "            os.write(w, data)\n            os.close(w)\n"
+                             "        except OSError:\n            pass\n"
+                             "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                             f"        os.execve('/bin/sleep', ['sleep', '{DAEMON}'], {{}})\n    os._exit(0)\n"
+                             "os.wait()"),
         "prints_50_mb": "print('x' * (50 << 20))",
         "redefines_after_check": "def my_conv_output_size(*args, **kwargs):\n    return 0",
     }
