@@ -49,10 +49,18 @@ COURSE_PARTS = ("nbgrader_config.py", "gradebook.db", "release", "source")  # wh
 CHECK_CELL = re.compile(r"\s*grader\.check\(\s*[\"'](\w+)[\"']\s*\)\s*")
 MISTAKE_MARK = "\n[course-grader mistake] "
 # Runs after the student's last cell, before the tests: a CheckFailed that names a mistake says so
-# in its text (nbgrader keeps only the text). Defensive: it never fails, whatever the kernel holds.
+# in its text (nbgrader keeps only the text), and a failing test prints a plain traceback, as Python
+# does: IPython's default (context lines around every frame, read with stack_data) costs about 20 ms
+# per failing test cell, a second per notebook whose tests mostly fail, and nbgrader keeps of it only
+# the error's name and text. The student's own cells, before it, keep IPython's tracebacks.
+# Defensive: it never fails, whatever the kernel holds.
 MISTAKE_CELL = f'''# The course grader's cell, not the student's: the checks below name their mistake.
 def __course_name_mistakes(mark):
     import builtins, json
+    try:
+        get_ipython().InteractiveTB.set_mode(mode="Plain")
+    except builtins.BaseException:
+        pass
     try:
         from helpers.checks import CheckFailed
     except builtins.BaseException:

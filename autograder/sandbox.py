@@ -174,7 +174,6 @@ def sandbox_env(env: dict[str, str], cwd: Path) -> dict[str, str]:
     return {**env, **SANDBOX_ENV, "PWD": str(cwd)}  # bubblewrap's --chdir sets PWD
 
 
-@functools.lru_cache(maxsize=1)
 @functools.cache
 def _bwrap_problem() -> str:
     """'' when bubblewrap can start a sandboxed Python here, else why not. Asked once per process:

@@ -13,9 +13,10 @@ parent is then the sandbox's init, as a cold kernel's. The job tells the holder 
 when the kernel ends, the holder ends (killed, if the student stopped it), bubblewrap ends, and the
 sandbox's PID namespace with every process the student started.
 
-What every kernel of a run shares, being forks of one process: the address layout and Python's
-string-hash key (a fresh interpreter draws its own). Neither is a secret of anyone's: the warm
-interpreter holds only imported libraries. Its random generators are reseeded in each kernel.
+What every kernel of a run shares, being forks of one process: the address layout, Python's
+string-hash key (a fresh interpreter draws its own) and matplotlib's settings as read when the warm
+interpreter imported it (see :data:`PRELOAD`). None is a secret of anyone's: the warm interpreter
+holds only imported libraries. Its random generators are reseeded in each kernel.
 
 Written by hand because no tool does it: bubblewrap and ``nsenter`` can only ``exec`` into a
 sandbox, and an ``exec`` throws the imports away. What is written here only *joins* namespaces
@@ -47,10 +48,16 @@ from pathlib import Path
 
 from autograder.sandbox import as_fresh_process, bwrap_command
 
-# What a grading kernel imports before the student's code: the kernel, its agent, and the set-up
-# cell's libraries. matplotlib is left out: it reads its config and cache folders from the
-# environment at import, and those are the job's, not the warm interpreter's.
-PRELOAD = ("ipykernel.kernelapp", "autograder.agent", "torch", "torchvision", "helpers", "otter")
+# What a grading kernel imports before the student's code: the kernel, its agent, and the libraries
+# of the units' set-up and import cells. matplotlib (0.5-0.6 s of every notebook's import cell) reads
+# its settings when it is imported, here from the warm interpreter's environment: the same backend
+# (MPLBACKEND) and defaults as a kernel's, and folders for its configuration and font cache in the
+# warm interpreter's private home, which no sandbox mounts (a kernel that asks for them gets paths it
+# cannot open; matplotlib writes there only to rebuild the font list). A ``matplotlibrc`` in the
+# student's own folder is not read, as it would be by a kernel started cold; a notebook from Colab
+# or JupyterLab has none. tests/test_warm_kernels.py compares the settings with a cold kernel's.
+PRELOAD = ("ipykernel.kernelapp", "autograder.agent", "torch", "torchvision", "helpers", "otter",
+           "matplotlib.pyplot", "helpers.checks", "helpers.plots", "helpers.data", "helpers.models", "helpers.bench")
 RLIMITS = ("RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NPROC")
 START_SECONDS = 180.0  # the warm interpreter's imports, on a loaded 2-core machine
 MAX_REQUEST = 8 << 20  # a job's request: the kernel's command, environment, folder, limits

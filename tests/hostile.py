@@ -25,10 +25,13 @@ MODULES = ("test_sandbox", "test_grade_safety", "test_judge_hostile")
 
 def limits():
     """Short enough that the looping students cost little, long enough for a full unit-01 notebook
-    on a loaded 2-core machine (about 40 s there) and for its slowest cell (a few seconds)."""
+    on a loaded 2-core machine (about 40 s there) and for its slowest cells: a few seconds, and the
+    ``pip install`` of ``writes_venv`` (up to 12 s while the class's spinning cells take the cores).
+    Each second here is a second of a core for each spinning student (30 s -> 20 s: about 35
+    CPU-seconds of a ``make test``)."""
     from autograder.sandbox import Limits
 
-    return Limits(wall_seconds=240, cell_seconds=30, memory_bytes=6 << 30, processes=96)
+    return Limits(wall_seconds=240, cell_seconds=20, memory_bytes=6 << 30, processes=96)
 
 
 class HostileClass(NamedTuple):

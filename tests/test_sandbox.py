@@ -60,7 +60,8 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
         "connects_to_kernels": ("import glob, json, os, tempfile, time\n"
                                 "from ipykernel import get_connection_file\n"
                                 "mine = os.path.realpath(get_connection_file())\n"
-                                "found = []\nfor _ in range(40):\n"
+                                "found = []\nfor _ in range(30):\n"  # a 15 s watch, inside the class's cell limit
+
                                 "    for p in set(glob.glob(tempfile.gettempdir() + '/*.json') + glob.glob('/tmp/*.json')"
                                 " + glob.glob('/tmp/*/*.json') + glob.glob(os.path.dirname(os.getcwd()) + "
                                 "'/*/home/jupyter/runtime/*.json')):\n"

@@ -47,6 +47,8 @@ print(json.dumps({
     "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path, "fds": fds, "pid": os.getpid(), "ppid": os.getppid(),
     "random": random.random(), "peer": __import__("time").sleep(2), "torch_threads": __import__("torch").get_num_threads(),
     "visible": {p: os.path.exists(p) for p in json.loads(os.environ.get("PROBE_PATHS", "[]"))},
+    "matplotlib": {k: repr(v) for k, v in __import__("matplotlib").rcParams.items()},
+    "backend": __import__("matplotlib.pyplot").get_backend(),
 }))
 '''
 
@@ -153,7 +155,7 @@ def test_a_warm_kernel_sees_of_itself_what_a_cold_one_sees(kernels):
     ours = ("PROBE_PATHS", SECRET_VAR)  # this test's, set for the warm kernels only
     assert {k: v for k, v in warm["env"].items() if k not in ours} == cold["env"]
     # ppid: the sandbox's init, as for a cold kernel (kill(getppid()) must not reach its process group)
-    for key in ("status", "limits", "cgroup", "cwd", "path", "torch_threads", "ppid"):
+    for key in ("status", "limits", "cgroup", "cwd", "path", "torch_threads", "ppid", "matplotlib", "backend"):
         assert warm[key] == cold[key], key
     assert warm["status"]["CapEff"] == warm["status"]["CapBnd"] == "0000000000000000"
     assert warm["status"]["NoNewPrivs"] == "1"
