@@ -1,7 +1,8 @@
 """A student notebook run the way Google Colab runs it.
 
 A fresh virtual environment holds what a Colab runtime brings and nothing of the course: torch,
-torchvision and the kernel (ipykernel), with their dependencies, linked from this venv by a ``.pth``
+torchvision, the kernel (ipykernel) and the scientific stack Colab preinstalls beside them
+(matplotlib, pandas, scikit-learn), with their dependencies, linked from this venv by a ``.pth``
 to keep it fast; not otter, nbformat or the course library. ``COLAB_RELEASE_TAG`` is set, as in Colab. The notebook's set-up cell installs the course
 with pip from a ``git+file://`` repository holding what a commit of this checkout would hold
 (``CNN_COURSE_REPOSITORY`` points it there), and otter-grader from the package index. Then the
@@ -39,7 +40,9 @@ from autograder.demo.make_demo import Release
 from autograder.worker import CHECK_CELL_PREFIX
 
 UNIT = "01_layers"
-COLAB_RUNTIME = ("torch", "torchvision", "ipykernel")  # linked from this venv; all else comes from pip
+# Linked from this venv; all else comes from pip. Colab preinstalls the last three too: without them
+# pip installed them and scipy in the test (about 20 s), as it never does in Colab.
+COLAB_RUNTIME = ("torch", "torchvision", "ipykernel", "matplotlib", "pandas", "scikit-learn")
 PROBE = "import helpers, otter\nprint(json.dumps([helpers.__file__, otter.__file__, grader._tests_dir]))"
 
 

@@ -88,3 +88,41 @@ def test_nbgrader_regrade_of_one_question_runs_only_its_tests(demo_grades, tmp_p
            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
     assert ran and all(g.startswith(f"{question}_test_") for g in ran)
     assert gradebook_scores() == before  # the other questions keep their scores
+
+
+def test_after_the_grader_cell_a_failing_test_names_its_mistake_in_a_plain_traceback():
+    """nbgrader's test cells run after ``MISTAKE_CELL``: a CheckFailed's text ends with the mistake
+    it names, and a failure prints Python's plain traceback (IPython's context traceback, built
+    with stack_data, cost about 20 ms per failing test cell); the student's cells before it keep
+    IPython's."""
+    import contextlib
+    import io
+    import json
+    import re
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from autograder.nbgrader_backend import MISTAKE_CELL, MISTAKE_MARK
+    from helpers import checks
+
+    def shown(shell, code: str) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            shell.run_cell(code)
+        return re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())  # colours aside
+
+    failing = ("from helpers.checks import CheckFailed\n"
+               "def test_it():\n    e = CheckFailed('off by one')\n    e.mistake = 'padding on one side only'\n"
+               "    raise e\ntest_it()")
+    shell = InteractiveShell()
+    had_own_str = "__str__" in vars(checks.CheckFailed)
+    try:
+        student = shown(shell, failing)
+        assert shown(shell, MISTAKE_CELL) == ""
+        graded = shown(shell, failing)
+    finally:  # the cell patches the class in this process too
+        if not had_own_str:
+            del checks.CheckFailed.__str__
+    assert "---->" in student and MISTAKE_MARK.strip() not in student, student
+    assert "---->" not in graded and "Traceback (most recent call last)" in graded, graded
+    assert MISTAKE_MARK.strip() + " " + json.dumps("padding on one side only") in graded, graded
