@@ -108,6 +108,28 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
                              "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
                              f"        os.execve('/bin/sleep', ['sleep', '{DAEMON}'], {{}})\n    os._exit(0)\n"
                              "os.wait()"),
+        # matplotlib comes preloaded from the warm interpreter: its configuration and cache folders
+        # are the warm interpreter's, not the job's. The student plants settings, a style and a
+        # font list there for the kernels after it, changes its own settings, and leaves a daemon.
+        # A file that lands outside the mounts private to its own sandbox (its folder, its home,
+        # the sandbox's /tmp) reached something shared.
+        "plants_matplotlib_settings": ("import os, matplotlib\nmatplotlib.rcParams['backend'] = 'svg'\n"
+                                       "mine = tuple(os.path.realpath(p) + os.sep for p in (os.getcwd(), os.environ['HOME']))\n"
+                                       "tmpfs = any(l.split()[1:3] == ['/tmp', 'tmpfs'] for l in open('/proc/self/mounts'))\n"
+                                       "private = lambda p: (os.path.realpath(p) + os.sep).startswith(mine) or "
+                                       "(tmpfs and os.stat(p).st_dev == os.stat('/tmp').st_dev)\n"
+                                       "planted = []\nconfig, cache = matplotlib.get_configdir(), matplotlib.get_cachedir()\n"
+                                       "for folder, name in ((config, 'matplotlibrc'), (os.path.join(config, 'stylelib'), "
+                                       "'course.mplstyle'), (cache, 'fontlist-v390.json')):\n"
+                                       "    try:\n        os.makedirs(folder, exist_ok=True)\n"
+                                       "        with open(os.path.join(folder, name), 'w') as f:\n"
+                                       "            f.write('backend: svg\\n')\n"
+                                       "        if not private(folder):\n"
+                                       "            planted.append(folder)\n"
+                                       "    except OSError:\n        pass\n"
+                                       "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                                       f"        os.execve('/bin/sleep', ['sleep', '{DAEMON}'], {{}})\n    os._exit(0)\n"
+                                       f"os.wait()\nif planted:{BREAK}"),
         "prints_50_mb": "print('x' * (50 << 20))",
         "redefines_after_check": "def my_conv_output_size(*args, **kwargs):\n    return 0",
     }
