@@ -98,9 +98,9 @@ def test_after_the_grader_cell_a_failing_test_names_its_mistake_in_a_plain_trace
     import contextlib
     import io
     import json
-    import re
 
     from IPython.core.interactiveshell import InteractiveShell
+    from nbconvert.filters import strip_ansi
 
     from autograder.nbgrader_backend import MISTAKE_CELL, MISTAKE_MARK
     from helpers import checks
@@ -109,7 +109,7 @@ def test_after_the_grader_cell_a_failing_test_names_its_mistake_in_a_plain_trace
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             shell.run_cell(code)
-        return re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())  # colours aside
+        return strip_ansi(out.getvalue())  # colours aside
 
     failing = ("from helpers.checks import CheckFailed\n"
                "def test_it():\n    e = CheckFailed('off by one')\n    e.mistake = 'padding on one side only'\n"
