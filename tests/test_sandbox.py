@@ -33,6 +33,10 @@ BREAK = "\n    my_conv_output_size = lambda *args, **kwargs: -1  # the attack wo
 SITE = Path(next(p for p in sys.path if p.endswith("site-packages")))
 PLANTED = {"build": config.BUILD / "planted-by-a-submission.txt", "venv": SITE / "planted_by_a_submission.pth"}
 DAEMON = "9973"  # `sleep 9973`: the daemon a submission leaves behind
+# Cell code that leaves `sleep DAEMON` behind: forked twice, in a session of its own, with an empty
+# environment (no token to find it by); only the end of the sandbox can end it. Needs `os`.
+LEAVE_A_DAEMON = ("if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                  f"        os.execve('/bin/sleep', ['sleep', '{DAEMON}'], {{}})\n    os._exit(0)\nos.wait()\n")
 
 
 def attacks(out: Path, subs: Path) -> dict[str, str]:
@@ -61,7 +65,6 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
                                 "from ipykernel import get_connection_file\n"
                                 "mine = os.path.realpath(get_connection_file())\n"
                                 "found = []\nfor _ in range(30):\n"  # a 15 s watch, inside the class's cell limit
-
                                 "    for p in set(glob.glob(tempfile.gettempdir() + '/*.json') + glob.glob('/tmp/*.json')"
                                 " + glob.glob('/tmp/*/*.json') + glob.glob(os.path.dirname(os.getcwd()) + "
                                 "'/*/home/jupyter/runtime/*.json')):\n"
@@ -71,9 +74,7 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
                                 "            found.append(p)\n"
                                 "    if found:\n        break\n    time.sleep(0.5)\n"
                                 f"if found:{BREAK}"),
-        "leaves_a_daemon": ("import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-                            f"        os.execve('/bin/sleep', ['sleep', '{DAEMON}'], {{}})\n    os._exit(0)\n"
-                            "os.wait()"),
+        "leaves_a_daemon": "import os\n" + LEAVE_A_DAEMON,
         "shadows_a_package": ("import importlib, os, sys\nos.makedirs('torchvision', exist_ok=True)\n"
                               "open('torchvision/__init__.py', 'w').write('PLANTED = True')\n"
                               "open('colorsys.py', 'w').write('PLANTED = True')\n"
@@ -104,10 +105,7 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
                              "        try:  # without O_NONBLOCK, opening a pipe no one reads waits for ever\n"
                              "            w = os.open(f'/proc/{pid}/fd/{fd}', os.O_WRONLY | os.O_NONBLOCK)\n"
                              "            os.write(w, data)\n            os.close(w)\n"
-                             "        except OSError:\n            pass\n"
-                             "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-                             f"        os.execve('/bin/sleep', ['sleep', '{DAEMON}'], {{}})\n    os._exit(0)\n"
-                             "os.wait()"),
+                             "        except OSError:\n            pass\n" + LEAVE_A_DAEMON),
         # matplotlib comes preloaded from the warm interpreter: its configuration and cache folders
         # are the warm interpreter's, not the job's. The student plants settings, a style and a
         # font list there for the kernels after it, changes its own settings, and leaves a daemon.
@@ -127,9 +125,7 @@ def attacks(out: Path, subs: Path) -> dict[str, str]:
                                        "        if not private(folder):\n"
                                        "            planted.append(folder)\n"
                                        "    except OSError:\n        pass\n"
-                                       "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-                                       f"        os.execve('/bin/sleep', ['sleep', '{DAEMON}'], {{}})\n    os._exit(0)\n"
-                                       f"os.wait()\nif planted:{BREAK}"),
+                                       + LEAVE_A_DAEMON + f"if planted:{BREAK}"),
         "prints_50_mb": "print('x' * (50 << 20))",
         "redefines_after_check": "def my_conv_output_size(*args, **kwargs):\n    return 0",
     }
